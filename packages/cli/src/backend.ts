@@ -1,0 +1,138 @@
+import * as os from 'node:os';
+import * as tf from '@tensorflow/tfjs-core';
+import { BackendError, registerS2CPNetKernels } from '@s2cpnet/core';
+
+/** Backends the toolkit can run on, fastest first. */
+export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+export interface InitBackendOptions {
+  /** Backend to use; default: `S2CPNET_BACKEND`, else the fastest available (tensorflow > wasm > cpu). */
+  backend?: string;
+  /** wasm threads; default one per core (Node builds of tfjs-backend-wasm run single-threaded unless patched). */
+  threads?: number;
+  /** Log lines (e.g. why a backend was skipped) go here. */
+  log?: (line: string) => void;
+}
+
+export interface BackendInfo {
+  backend: BackendName;
+  tfjsVersion: string;
+  /** Threads the backend computes with (wasm: the XNNPACK pool; tensorflow/cpu: as reported). */
+  threads: number;
+  /** Why faster backends were skipped. */
+  notes: string[];
+  /** What registerS2CPNetKernels() installed. */
+  kernels: unknown;
+}
+
+// Names in variables so neither tsc nor bundlers try to resolve optional packages that are usually absent.
+const NODE_BACKEND_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
+
+async function tryImport(name: string): Promise<{ ok: true } | { ok: false; reason: string }> {
+  try {
+    await import(/* @vite-ignore */ name);
+    return { ok: true };
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+    return { ok: false, reason: message };
+  }
+}
+
+function parseBackendName(value: string, source: string): BackendName {
+  if ((BACKEND_NAMES as readonly string[]).includes(value)) return value as BackendName;
+  throw new BackendError(`unknown backend ${JSON.stringify(value)} (from ${source}); valid backends: ${BACKEND_NAMES.join(', ')}`);
+}
+
+/**
+ * Picks and initialises the TensorFlow.js backend, then installs the project's kernel and gradient fixes.
+ * Order: `tensorflow` (via @tensorflow/tfjs-node-gpu or -node when the user installed one), `wasm`, `cpu`.
+ * `options.backend` or `S2CPNET_BACKEND` forces one; an unknown name is an error listing the valid ones.
+ */
+export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
+  tf.env().set('PROD', true);
+  const log = options.log ?? (() => {});
+  const requested = options.backend ?? process.env.S2CPNET_BACKEND;
+  const forced = requested ? parseBackendName(requested, options.backend ? '--backend' : 'S2CPNET_BACKEND') : undefined;
+  const notes: string[] = [];
+  const candidates: BackendName[] = forced ? [forced] : [...BACKEND_NAMES];
+  let chosen: BackendName | undefined;
+  for (const name of candidates) {
+    if (name === 'tensorflow') {
+      for (const pkg of NODE_BACKEND_PACKAGES) {
+        const imported = await tryImport(pkg);
+        if (!imported.ok) {
+          notes.push(`${pkg}: not available (${imported.reason})`);
+          continue;
+        }
+        if (await safeSetBackend('tensorflow')) {
+          chosen = 'tensorflow';
+          break;
+        }
+        notes.push(`${pkg}: imported, but the 'tensorflow' backend did not initialise (two copies of @tensorflow/tfjs-core?)`);
+      }
+    } else if (name === 'wasm') {
+      const imported = await tryImport('@tensorflow/tfjs-backend-wasm');
+      if (!imported.ok) {
+        notes.push(`@tensorflow/tfjs-backend-wasm: not available (${imported.reason})`);
+      } else {
+        const wasm = (await import('@tensorflow/tfjs-backend-wasm')) as typeof import('@tensorflow/tfjs-backend-wasm');
+        const threads = options.threads ?? Number(process.env.S2CPNET_THREADS ?? os.availableParallelism?.() ?? os.cpus().length);
+        if (Number.isFinite(threads) && threads >= 1) wasm.setThreadsCount(Math.floor(threads));
+        if (await safeSetBackend('wasm')) chosen = 'wasm';
+        else notes.push('wasm: backend failed to initialise');
+      }
+    } else {
+      await import('@tensorflow/tfjs-backend-cpu');
+      if (await safeSetBackend('cpu')) chosen = 'cpu';
+    }
+    if (chosen) break;
+  }
+  if (!chosen) {
+    throw new BackendError(`could not initialise backend ${forced ?? candidates.join(' / ')}:\n  ${notes.join('\n  ')}`);
+  }
+  for (const note of notes) log(note);
+  const kernels = registerS2CPNetKernels();
+  return { backend: chosen, tfjsVersion: tf.version_core, threads: await backendThreads(chosen), notes, kernels };
+}
+
+async function safeSetBackend(name: string): Promise<boolean> {
+  try {
+    return await tf.setBackend(name);
+  } catch {
+    return false;
+  }
+}
+
+async function backendThreads(name: BackendName): Promise<number> {
+  if (name === 'wasm') {
+    const wasm = (await import('@tensorflow/tfjs-backend-wasm')) as typeof import('@tensorflow/tfjs-backend-wasm');
+    return wasm.getThreadsCount();
+  }
+  if (name === 'cpu') return 1;
+  return os.availableParallelism?.() ?? os.cpus().length;
+}
+
+/** Measures matMul throughput on the current backend: median of `reps` products of two n x n matrices. */
+export async function measureMatMulGflops(n = 512, reps = 5): Promise<number> {
+  const a = tf.randomUniform([n, n]);
+  const b = tf.randomUniform([n, n]);
+  try {
+    const warm = tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D);
+    await warm.data();
+    warm.dispose();
+    const times: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const start = performance.now();
+      const c = tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D);
+      await c.data();
+      times.push(performance.now() - start);
+      c.dispose();
+    }
+    times.sort((x, y) => x - y);
+    const median = times[Math.floor(times.length / 2)]!;
+    return (2 * n ** 3) / (median / 1000) / 1e9;
+  } finally {
+    tf.dispose([a, b]);
+  }
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// The project's test command (`npm test`): build, typecheck, lint and module boundaries, every package's vitest
+// suite (on the cpu and wasm backends), the examples, and the pack-and-install smoke test. Prints one closing line
+// "N passed, N failed" and exits non-zero when anything fails.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import * as os from 'node:os';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const env = { ...process.env, NX_NO_CLOUD: 'true', NX_DAEMON: 'false', NX_TUI: 'false', FORCE_COLOR: '0' };
+let passed = 0;
+let failed = 0;
+const failures = [];
+const started = Date.now();
+
+function step(title, command, args, options = {}) {
+  const t0 = Date.now();
+  process.stdout.write(`\n=== ${title}\n$ ${command} ${args.join(' ')}\n`);
+  const result = spawnSync(command, args, { cwd: options.cwd ?? root, env, stdio: 'inherit' });
+  const ok = result.status === 0;
+  process.stdout.write(`=== ${title}: ${ok ? 'ok' : `FAILED (exit ${result.status ?? result.signal})`} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  return ok;
+}
+
+function countStep(title, command, args, options) {
+  if (step(title, command, args, options)) passed += 1;
+  else {
+    failed += 1;
+    failures.push(title);
+  }
+}
+
+const npx = 'npx';
+countStep('build all packages', npx, ['nx', 'run-many', '-t', 'build', '--outputStyle=static']);
+countStep('typecheck', npx, ['nx', 'run-many', '-t', 'typecheck', '--outputStyle=static']);
+countStep('lint (publint) ', npx, ['nx', 'run-many', '-t', 'lint', '--outputStyle=static']);
+countStep('module boundaries', 'node', ['scripts/check-boundaries.mjs']);
+
+// Unit tests, package by package, counting vitest's own test results.
+const reportDir = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-test-'));
+for (const group of ['packages', 'examples']) {
+  const dir = path.join(root, group);
+  if (!existsSync(dir)) continue;
+  for (const name of readdirSync(dir).sort()) {
+    const pkgDir = path.join(dir, name);
+    if (!existsSync(path.join(pkgDir, 'vitest.config.ts'))) continue;
+    const report = path.join(reportDir, `${group}-${name}.json`);
+    const ok = step(`vitest ${group}/${name}`, npx, ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${report}`], { cwd: pkgDir });
+    if (existsSync(report)) {
+      const json = JSON.parse(readFileSync(report, 'utf8'));
+      passed += json.numPassedTests ?? 0;
+      failed += json.numFailedTests ?? 0;
+      if ((json.numFailedTests ?? 0) > 0) failures.push(`${group}/${name}: ${json.numFailedTests} failed test(s)`);
+      if (!ok && (json.numFailedTests ?? 0) === 0) {
+        failed += 1;
+        failures.push(`${group}/${name}: vitest exited non-zero (suite error)`);
+      }
+    } else {
+      // vitest exits 1 when a folder has no test files; count it only as a failure when it did fail
+      failed += 1;
+      failures.push(`${group}/${name}: no vitest report`);
+    }
+  }
+}
+rmSync(reportDir, { recursive: true, force: true });
+
+countStep('pack, install outside the workspace, import (ESM and CJS), publint, attw', 'node', ['scripts/pack-smoke.mjs']);
+
+const minutes = ((Date.now() - started) / 60000).toFixed(1);
+process.stdout.write(`\nTest run finished in ${minutes} min.\n`);
+if (failures.length) process.stdout.write(`Failures:\n${failures.map((f) => `  - ${f}`).join('\n')}\n`);
+process.stdout.write(`${passed} passed, ${failed} failed\n`);
+process.exit(failed === 0 ? 0 : 1);
