@@ -1,0 +1,34 @@
+/**
+ * Masks (spec section 3): providers that turn an image into a label map of potential targets, the renderer that
+ * makes the 3-channel mask view, and the on-disk cache.
+ */
+export type { LabelMap, RgbImage } from './types';
+export { isMaskViewSource, type MaskProvider, type MaskViewSource } from './provider';
+export {
+  FelzenszwalbSegmenter,
+  FELZENSZWALB_DEFAULTS,
+  segmentFelzenszwalb,
+  validateFelzenszwalbOptions,
+  type FelzenszwalbOptions,
+} from './felzenszwalb';
+export {
+  FolderMaskProvider,
+  MASK_FILE_EXTENSIONS,
+  labelsFromMaskImage,
+  type FolderMaskProviderOptions,
+} from './folder';
+export {
+  renderMaskView,
+  renderOptionsKey,
+  RENDER_MASK_VIEW_DEFAULTS,
+  type RenderMaskViewOptions,
+  type RgbColor,
+} from './render';
+export { MaskCache, type MaskCacheOptions } from './cache';
+export {
+  benchmarkSegmenter,
+  benchmarkImage,
+  loadBenchmarkImages,
+  type SegmenterBenchmarkOptions,
+  type SegmenterBenchmarkResult,
+} from './bench';
