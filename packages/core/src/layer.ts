@@ -84,6 +84,15 @@ export abstract class S2Layer extends tfl.layers.Layer {
     return this.childLayers;
   }
 
+  /** tfjs declares this field private; subclasses need it to report their own weights. */
+  private get ownNonTrainable(): LayerVariable[] {
+    return (this as unknown as { _nonTrainableWeights: LayerVariable[] })._nonTrainableWeights;
+  }
+
+  private set ownNonTrainable(weights: LayerVariable[]) {
+    (this as unknown as { _nonTrainableWeights: LayerVariable[] })._nonTrainableWeights = weights;
+  }
+
   override get trainableWeights(): LayerVariable[] {
     if (!this.trainable) return [];
     const own = this._trainableWeights.filter((w) => w.trainable);
@@ -98,19 +107,19 @@ export abstract class S2Layer extends tfl.layers.Layer {
     const childNon = [...this.childLayers.values()].flatMap((c) => c.nonTrainableWeights);
     if (!this.trainable) {
       const childAll = [...this.childLayers.values()].flatMap((c) => c.weights);
-      return [...this._trainableWeights, ...this._nonTrainableWeights, ...childAll];
+      return [...this._trainableWeights, ...this.ownNonTrainable, ...childAll];
     }
-    return [...this._trainableWeights.filter((w) => !w.trainable), ...this._nonTrainableWeights, ...childNon];
+    return [...this._trainableWeights.filter((w) => !w.trainable), ...this.ownNonTrainable, ...childNon];
   }
 
   override set nonTrainableWeights(weights: LayerVariable[]) {
-    this._nonTrainableWeights = weights;
+    this.ownNonTrainable = weights;
   }
 
   /** Every weight (own and children's) with its path; the order is stable for a given config. */
   namedWeights(prefix = ''): NamedWeight[] {
     const out: NamedWeight[] = [];
-    for (const w of [...this._trainableWeights, ...this._nonTrainableWeights]) {
+    for (const w of [...this._trainableWeights, ...this.ownNonTrainable]) {
       out.push({ path: `${prefix}${this.ownWeightNames.get(w) ?? w.originalName}`, variable: w });
     }
     for (const [name, layer] of this.childLayers) {
@@ -125,10 +134,19 @@ export abstract class S2Layer extends tfl.layers.Layer {
     return this.weights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
   }
 
+  /**
+   * Frees every weight of this layer and its children. tfjs' own `dispose` refuses layers that were never
+   * `apply`-ed (ours are called through typed methods) and would free shared children twice.
+   */
   override dispose(): ReturnType<tfl.layers.Layer['dispose']> {
-    const result = super.dispose();
-    for (const c of this.childLayers.values()) c.dispose();
-    return result;
+    let numDisposedVariables = 0;
+    for (const { variable } of this.namedWeights()) {
+      if (!(variable as unknown as { val: tf.Variable }).val.isDisposed) {
+        variable.dispose();
+        numDisposedVariables += 1;
+      }
+    }
+    return { refCountAfterDispose: 0, numDisposedVariables };
   }
 
   /** The seed for dropout number `index` of this call, or undefined when not training. */

@@ -1,16 +1,157 @@
-import type { Command } from '../command';
+import { parseArgs } from 'node:util';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { writeFileAtomic, writeJsonAtomic } from '@s2cpnet/core';
+import { writeSyntheticAerialSet, prepareDataset, decodeImageFile, encodePng, imagesOfSplit, type DatasetImage } from '@s2cpnet/data';
+import { presetConfig, train, evaluateSplit, type S2CPNetConfig } from '@s2cpnet/model';
+import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
+import { initBackend } from '../backend';
+import { ProgressBar, formatDuration } from '../progress';
+import { numberFlag } from './train';
+import { renderReport, type ReportItem } from '../demo/report';
+import { attentionOverlay, pngDataUri } from '../demo/heatmap';
 
-/** Placeholder until the assembly package lands (issue: assembly, training, captioning and the embedded demo). */
+/** Size of the embedded demo: chosen so that it trains in a few minutes on 2 CPU cores (wasm backend). */
+export const DEMO_SETTINGS = {
+  seed: 7,
+  images: 1000,
+  imageSize: 64,
+  trainMinutes: 6,
+  batchSize: 16,
+  learningRate: 1e-3,
+  reportImages: 8,
+} as const;
+
+/** A small S²CPNet for the 64 px synthetic scenes: a reduced ResNet trained from scratch, narrow fusion and decoder. */
+export function demoConfig(seed: number = DEMO_SETTINGS.seed): S2CPNetConfig {
+  const config = presetConfig('s2cpnet');
+  const d = 128;
+  return {
+    ...config,
+    name: 'demo',
+    encoder: { type: 'resnet50', inputSize: DEMO_SETTINGS.imageSize, grid: 'native', blocksPerStage: [1, 1, 1, 1], baseWidth: 8, freeze: 'none' },
+    semanticEnhancer: { reduction: 16, variant: 'paper' },
+    spatialEnhancer: { outputChannels: d, variant: 'paper' },
+    fusion: { type: 'cvff', dim: d, heads: 4, units: 1, ffnMultiplier: 4, dropout: 0.1 },
+    categoryHead: { type: 'multi-label', dim: d, numHeads: 4, dropout: 0.1 },
+    captionDecoder: { type: 'gated', dim: d, numLayers: 2, numHeads: 4, dropout: 0.1, maxLength: 32 },
+    seed,
+  };
+}
+
+async function fileDataUri(file: string): Promise<string> {
+  return pngDataUri(await fsp.readFile(file));
+}
+
+export async function runDemo(context: CommandContext, options: { out: string; seed: number; images: number; trainMinutes: number }): Promise<Record<string, number>> {
+  const started = Date.now();
+  const say = (line: string) => context.stderr(`demo: ${line}\n`);
+  const info = await initBackend({ ...context.backend });
+  say(`backend ${info.backend} (${info.threads} thread${info.threads === 1 ? '' : 's'}); output in ${options.out}`);
+  const dataDir = path.join(options.out, 'synthetic');
+  const preparedDir = path.join(options.out, 'prepared');
+  const runDir = path.join(options.out, 'run');
+  await fsp.rm(runDir, { recursive: true, force: true });
+
+  say(`1/5 generating ${options.images} synthetic aerial scenes (seed ${options.seed})`);
+  const set = await writeSyntheticAerialSet(dataDir, { seed: options.seed, count: options.images, size: DEMO_SETTINGS.imageSize });
+
+  say('2/5 preparing: vocabulary, target nouns, masks');
+  await prepareDataset({ annotations: set.datasetFile, imagesDir: set.imagesDir, masksDir: set.masksDir, outDir: preparedDir, size: DEMO_SETTINGS.imageSize, signal: context.signal });
+
+  say(`3/5 training a small S²CPNet for about ${options.trainMinutes} minutes`);
+  const bar = new ProgressBar(context, 'demo: train', 10000);
+  const result = await train({
+    data: preparedDir,
+    runDir,
+    config: demoConfig(options.seed),
+    batchSize: DEMO_SETTINGS.batchSize,
+    learningRate: DEMO_SETTINGS.learningRate,
+    maxEpochs: 1000,
+    timeBudgetMinutes: options.trainMinutes,
+    schedule: { factor: 0.2, patience: 3, stopPatience: 1000 },
+    validation: { beamSize: 1, maxImages: 50 },
+    signal: context.signal,
+    log: (line) => {
+      bar.end();
+      say(line);
+    },
+    onProgress: (p) => bar.update(p.batch, p.batchesPerEpoch, `epoch ${p.epoch} loss ${p.loss.toFixed(3)} ${p.samplesPerSecond.toFixed(0)} samples/s ETA ${formatDuration(p.etaSeconds)}`),
+  });
+  bar.end();
+
+  say('4/5 evaluating on the held-out test split (beam 3)');
+  const { scores, predictions } = await evaluateSplit(result.model, result.prepared, 'test', { beamSize: 3, signal: context.signal });
+  const corpus = Object.fromEntries(Object.entries(scores).map(([k, v]) => [k, Number(v)])) as Record<string, number>;
+  await writeJsonAtomic(path.join(options.out, 'scores.json'), { split: 'test', beam: 3, images: predictions.length, corpus, seed: options.seed, backend: info.backend });
+  await writeJsonAtomic(path.join(options.out, 'predictions_test.json'), predictions.map((p) => ({ image_id: p.image_id, caption: p.caption })));
+
+  say('5/5 writing the report');
+  const testImages = new Map(imagesOfSplit(result.prepared.dataset, 'test').map((i) => [i.id, i] as [string, DatasetImage]));
+  const items: ReportItem[] = [];
+  for (const p of predictions.slice(0, DEMO_SETTINGS.reportImages)) {
+    const image = testImages.get(p.image_id)!;
+    const decoded = await decodeImageFile(image.file);
+    const maskFile = path.join(set.masksDir, path.basename(image.file));
+    items.push({
+      id: path.basename(image.file),
+      image: pngDataUri(encodePng(decoded)),
+      mask: await fileDataUri(maskFile),
+      generated: p.caption,
+      references: image.captions.map((c) => c.raw),
+      categories: p.result.categories.map((c) => ({ name: c.name, probability: c.probability })),
+      words: p.result.attention.map((a) => ({ word: a.word, heatmap: pngDataUri(encodePng(attentionOverlay(decoded, a.weights, p.result.grid))) })),
+    });
+  }
+  const html = renderReport({
+    title: 'S²CPNet toolkit demo: synthetic aerial scenes',
+    subtitle: `A small S²CPNet trained from scratch for ${result.history.length} epochs on ${imagesOfSplit(result.prepared.dataset, 'train').length} synthetic scenes, scored on ${predictions.length} held-out test scenes with beam search (width 3).`,
+    scores: corpus,
+    curves: [
+      { name: 'training loss', axis: 'epoch', points: result.history.map((h) => ({ x: h.epoch, y: h.trainLoss })) },
+      { name: 'val METEOR (greedy)', axis: 'epoch', points: result.history.map((h) => ({ x: h.epoch, y: h.val.METEOR ?? 0 })) },
+      { name: 'val CIDEr (greedy)', axis: 'epoch', points: result.history.map((h) => ({ x: h.epoch, y: h.val.CIDEr ?? 0 })) },
+    ],
+    items,
+    settings: {
+      backend: `${info.backend} (${info.threads} thread${info.threads === 1 ? '' : 's'})`,
+      seed: options.seed,
+      images: options.images,
+      'training minutes (budget)': options.trainMinutes,
+      epochs: result.history.length,
+      parameters: result.model.countParams(),
+      'total time': formatDuration((Date.now() - started) / 1000),
+    },
+  });
+  await writeFileAtomic(path.join(options.out, 'report.html'), html);
+  result.model.dispose();
+  return corpus;
+}
+
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'Generate a synthetic aerial set, train a small S²CPNet, evaluate and write demo-output/report.html',
-  usage: 's2cpnet demo [--out DIR] [--seed N]',
-  async run(_argv, context) {
-    context.stderr(
-      's2cpnet demo: not available yet. It needs @s2cpnet/model (assembly, training and captioning), which is not built yet.\n' +
-        'What exists today: s2cpnet doctor, s2cpnet score, s2cpnet prepare.\n',
-    );
-    return ExitCode.failure;
+  usage: 's2cpnet demo [--out DIR] [--seed N] [--images N] [--train-minutes M] [--json]',
+  async run(argv, context) {
+    const { values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: { out: { type: 'string' }, seed: { type: 'string' }, images: { type: 'string' }, 'train-minutes': { type: 'string' }, json: { type: 'boolean', default: false } },
+    });
+    const out = path.resolve(context.cwd, values.out ?? 'demo-output');
+    const corpus = await runDemo(context, {
+      out,
+      seed: numberFlag(values.seed, '--seed', { integer: true }) ?? DEMO_SETTINGS.seed,
+      images: numberFlag(values.images, '--images', { integer: true, min: 50 }) ?? DEMO_SETTINGS.images,
+      trainMinutes: numberFlag(values['train-minutes'], '--train-minutes', { min: 0 }) ?? DEMO_SETTINGS.trainMinutes,
+    });
+    if (values.json) context.stdout(`${JSON.stringify(corpus, null, 2)}\n`);
+    else {
+      context.stdout('Scores on the synthetic test split (beam 3):\n');
+      for (const [k, v] of Object.entries(corpus)) context.stdout(`  ${k.padEnd(8)} ${v.toFixed(4)}\n`);
+      context.stdout(`Report: ${path.join(out, 'report.html')}\n`);
+    }
+    return ExitCode.ok;
   },
 };

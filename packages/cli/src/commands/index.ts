@@ -1,6 +1,12 @@
 import type { Command } from '../command';
 import { doctorCommand } from './doctor';
 import { demoCommand } from './demo';
+import { prepareCommand } from './prepare';
+import { trainCommand } from './train';
+import { evaluateCommand } from './evaluate';
+import { captionCommand } from './caption';
+import { presetsCommand } from './presets';
+import { scoreCommand } from './score';
 
 /** Every verb of the `s2cpnet` command, in the order `--help` lists them. */
-export const commands: readonly Command[] = [demoCommand, doctorCommand];
+export const commands: readonly Command[] = [demoCommand, prepareCommand, trainCommand, evaluateCommand, captionCommand, scoreCommand, presetsCommand, doctorCommand];

@@ -15,10 +15,10 @@ export interface MultiHeadAttentionArgs extends S2LayerArgs {
 }
 
 /** Projected keys and values, split into heads: each [B, heads, Tk, headDim]. */
-export interface KeyValue {
+export type KeyValue = {
   keys: tf.Tensor4D;
   values: tf.Tensor4D;
-}
+};
 
 export interface AttentionOptions extends ForwardOptions {
   /** [B, Tk]: 1 where the key is real, 0 where it is padding. */

@@ -1,0 +1,73 @@
+import { parseArgs } from 'node:util';
+import * as path from 'node:path';
+import { ConfigError, writeJsonAtomic } from '@s2cpnet/core';
+import { loadCaptionDataset, imagesOfSplit, FolderMaskProvider, FelzenszwalbSegmenter, MaskCache, type Split, SPLITS } from '@s2cpnet/data';
+import { scoreCaptions } from '@s2cpnet/metrics';
+import { loadCheckpoint } from '@s2cpnet/model';
+import type { Command, CommandContext } from '../command';
+import { ExitCode } from '../command';
+import { initBackend } from '../backend';
+import { ProgressBar } from '../progress';
+import { numberFlag } from './train';
+import { captionFiles } from './caption';
+
+export const evaluateCommand: Command = {
+  name: 'evaluate',
+  summary: 'Caption a split of a caption dataset with a checkpoint and score it (BLEU, METEOR, ROUGE_L, CIDEr-D, Sm)',
+  usage:
+    's2cpnet evaluate --checkpoint DIR --annotations FILE --images DIR --split val|test|train [--masks DIR] [--beam K]\n' +
+    '                 [--max-length N] [--batch-size N] [--out DIR] [--json]',
+  async run(argv: string[], context: CommandContext) {
+    const { values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        checkpoint: { type: 'string' },
+        annotations: { type: 'string' },
+        images: { type: 'string' },
+        masks: { type: 'string' },
+        split: { type: 'string' },
+        beam: { type: 'string' },
+        'max-length': { type: 'string' },
+        'batch-size': { type: 'string' },
+        out: { type: 'string' },
+        json: { type: 'boolean', default: false },
+      },
+    });
+    for (const flag of ['checkpoint', 'annotations', 'images', 'split'] as const) {
+      if (!values[flag]) throw new ConfigError(`--${flag}`, 'required');
+    }
+    const split = values.split as Split;
+    if (!(SPLITS as readonly string[]).includes(split)) throw new ConfigError('--split', `expected one of ${SPLITS.join(', ')}, found ${JSON.stringify(values.split)}`);
+    const beamSize = numberFlag(values.beam, '--beam', { integer: true, min: 1 }) ?? 3;
+    const maxLength = numberFlag(values['max-length'], '--max-length', { integer: true, min: 1 }) ?? 25;
+    const batchSize = numberFlag(values['batch-size'], '--batch-size', { integer: true, min: 1 }) ?? 8;
+    const imagesDir = path.resolve(context.cwd, values.images!);
+    const dataset = await loadCaptionDataset(path.resolve(context.cwd, values.annotations!), { imagesDir });
+    const images = imagesOfSplit(dataset, split);
+    if (images.length === 0) throw new ConfigError('--split', `split "${split}" of ${values.annotations} has no images`);
+    const info = await initBackend({ ...context.backend });
+    const checkpoint = await loadCheckpoint(values.checkpoint!, { cwd: context.cwd });
+    context.stderr(`evaluate: ${images.length} ${split} images, beam ${beamSize}, backend ${info.backend}\n`);
+    const bar = new ProgressBar(context, 'evaluate');
+    const masks = checkpoint.model.config.useMaskView
+      ? values.masks
+        ? new FolderMaskProvider({ dir: path.resolve(context.cwd, values.masks) })
+        : new MaskCache({ dir: path.join(path.resolve(context.cwd, values.out ?? '.s2cpnet-cache'), 'masks'), provider: new FelzenszwalbSegmenter() })
+      : null;
+    const results = await captionFiles(checkpoint, images.map((i) => i.file), { beamSize, maxLength, batchSize, masks, signal: context.signal, onProgress: (done, total) => bar.update(done, total, '') });
+    bar.end();
+    const predictions = images.map((image, i) => ({ image_id: image.id, caption: results[i]!.caption }));
+    const report = await scoreCaptions(images.map((image, i) => ({ imageId: image.id, candidate: results[i]!.caption, references: image.captions.map((c) => c.raw) })));
+    if (values.out) {
+      const out = path.resolve(context.cwd, values.out);
+      await writeJsonAtomic(path.join(out, `predictions_${split}.json`), predictions);
+      await writeJsonAtomic(path.join(out, `scores_${split}.json`), { corpus: report.corpus, per_image: report.perImage.map(({ imageId, ...s }) => ({ image_id: imageId, ...s })), beam: beamSize, checkpoint: checkpoint.dir });
+      context.stderr(`evaluate: wrote ${path.join(out, `predictions_${split}.json`)} and scores_${split}.json\n`);
+    }
+    if (values.json) context.stdout(`${JSON.stringify(report.corpus, null, 2)}\n`);
+    else for (const [k, v] of Object.entries(report.corpus)) context.stdout(`${k.padEnd(8)} ${Number(v).toFixed(4)}\n`);
+    checkpoint.model.dispose();
+    return ExitCode.ok;
+  },
+};

@@ -1,0 +1,232 @@
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { S2CPNetError } from '@s2cpnet/core';
+import {
+  ALL_METRICS,
+  formatMeteorStats,
+  loadCaptionFiles,
+  MetricsInputError,
+  SCORE_KEYS,
+  scoreCaptions,
+  type CaptionScores,
+  type MetricName,
+  type ScoreReport,
+} from '@s2cpnet/metrics';
+import type { Command, CommandContext } from '../command';
+import { ExitCode } from '../command';
+
+const USAGE = `s2cpnet score --results FILE --annotations FILE [options]
+
+Scores captions with the COCO caption toolkit's metrics: BLEU-1..4, METEOR 1.5, ROUGE_L, CIDEr-D and
+Sm = mean(Bleu_4, METEOR, ROUGE_L, CIDEr). Captions are PTB-tokenized first, as the toolkit does.
+
+Options:
+  --results FILE          model captions, COCO results format: [{"image_id": ..., "caption": "..."}]
+  --annotations FILE      references: COCO caption annotations {"annotations": [{"image_id", "caption"}]}
+                          or a Karpathy dataset.json (needs --split)
+  --split NAME            for a Karpathy dataset.json: the split to score (test, val, train, ...)
+  --pretokenized          captions are already tokenized: skip the PTB tokenizer (Karpathy: use "tokens")
+  --metrics LIST          comma-separated subset of bleu, meteor, rouge, cider (default: all)
+  --meteor-jar FILE       run this meteor-1.5.jar through Java for METEOR (paper-grade, with its paraphrases)
+  --java FILE             the java executable for --meteor-jar (default: java)
+  --paraphrase-table FILE a Meteor paraphrase table (paraphrase-en.gz format) for the TypeScript METEOR
+  --meteor-stats          add each image's 23 Meteor statistics ("meteor_stats") to the --json output
+  --json                  print {"corpus": {...}, "per_image": [{"image_id", ...}]} on stdout
+`;
+
+const OPTIONS = {
+  results: { type: 'string' },
+  annotations: { type: 'string' },
+  split: { type: 'string' },
+  pretokenized: { type: 'boolean', default: false },
+  metrics: { type: 'string', multiple: true },
+  'meteor-jar': { type: 'string' },
+  java: { type: 'string' },
+  'paraphrase-table': { type: 'string' },
+  'meteor-stats': { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+class UsageError extends Error {}
+
+/** Metric spellings accepted by --metrics, case-insensitively. */
+const METRIC_ALIASES: ReadonlyMap<string, MetricName> = new Map([
+  ['bleu', 'Bleu'],
+  ['bleu_1', 'Bleu'],
+  ['bleu_2', 'Bleu'],
+  ['bleu_3', 'Bleu'],
+  ['bleu_4', 'Bleu'],
+  ['meteor', 'METEOR'],
+  ['rouge', 'ROUGE_L'],
+  ['rouge_l', 'ROUGE_L'],
+  ['rouge-l', 'ROUGE_L'],
+  ['cider', 'CIDEr'],
+  ['cider-d', 'CIDEr'],
+  ['cider_d', 'CIDEr'],
+]);
+
+function parseMetrics(values: readonly string[] | undefined): MetricName[] {
+  if (values === undefined) return [...ALL_METRICS];
+  const chosen = new Set<MetricName>();
+  for (const name of values.flatMap((value) => value.split(/[,\s]+/)).filter(Boolean)) {
+    const metric = METRIC_ALIASES.get(name.toLowerCase());
+    if (metric === undefined) {
+      throw new UsageError(`--metrics: unknown metric ${JSON.stringify(name)}; expected bleu, meteor, rouge or cider`);
+    }
+    chosen.add(metric);
+  }
+  if (chosen.size === 0) throw new UsageError('--metrics needs at least one metric');
+  // Keep the toolkit's order whatever order the flag gave.
+  return ALL_METRICS.filter((metric) => chosen.has(metric));
+}
+
+export interface ScoreArguments {
+  results: string;
+  annotations: string;
+  split: string | undefined;
+  pretokenized: boolean;
+  metrics: MetricName[];
+  meteorJar: string | undefined;
+  java: string | undefined;
+  paraphraseTable: string | undefined;
+  meteorStats: boolean;
+  json: boolean;
+  help: boolean;
+}
+
+function parseFlags(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** Parse and check the command line; relative paths are resolved against `cwd`. */
+export function parseScoreArgs(argv: string[], cwd: string): ScoreArguments {
+  const values = parseFlags(argv);
+  const resolveFile = (file: string | undefined): string | undefined =>
+    file === undefined ? undefined : path.resolve(cwd, file);
+  const parsed: ScoreArguments = {
+    results: resolveFile(values.results) ?? '',
+    annotations: resolveFile(values.annotations) ?? '',
+    split: values.split,
+    pretokenized: values.pretokenized ?? false,
+    metrics: [],
+    meteorJar: resolveFile(values['meteor-jar']),
+    java: values.java,
+    paraphraseTable: resolveFile(values['paraphrase-table']),
+    meteorStats: values['meteor-stats'] ?? false,
+    json: values.json ?? false,
+    help: values.help ?? false,
+  };
+  if (parsed.help) return parsed;
+  if (values.results === undefined) throw new UsageError('--results FILE is required');
+  if (values.annotations === undefined) throw new UsageError('--annotations FILE is required');
+  parsed.metrics = parseMetrics(values.metrics);
+  if (parsed.meteorJar !== undefined && parsed.paraphraseTable !== undefined) {
+    throw new UsageError('--meteor-jar and --paraphrase-table exclude each other (the jar reads its own table)');
+  }
+  if (parsed.java !== undefined && parsed.meteorJar === undefined) throw new UsageError('--java only applies with --meteor-jar');
+  if (parsed.java !== undefined && parsed.java.includes(path.sep)) parsed.java = path.resolve(cwd, parsed.java);
+  return parsed;
+}
+
+/** The --json document: toolkit key names, `image_id` per image. */
+export function scoreReportJson(report: ScoreReport, withMeteorStats: boolean): unknown {
+  const pickScores = (scores: CaptionScores): Record<string, number> => {
+    const picked: Record<string, number> = {};
+    for (const key of SCORE_KEYS) if (scores[key] !== undefined) picked[key] = scores[key];
+    return picked;
+  };
+  return {
+    corpus: pickScores(report.corpus),
+    per_image: report.perImage.map((image, index) => {
+      const entry: Record<string, unknown> = { image_id: image.imageId, ...pickScores(image) };
+      if (withMeteorStats && report.meteor) entry.meteor_stats = formatMeteorStats(report.meteor.perImage[index]!.stats);
+      return entry;
+    }),
+  };
+}
+
+function scoreTable(report: ScoreReport, args: ScoreArguments): string {
+  const rows = SCORE_KEYS.filter((key) => report.corpus[key] !== undefined).map(
+    (key) => `  ${key.padEnd(8)}  ${report.corpus[key]!.toFixed(6)}`,
+  );
+  const meteorSource =
+    args.meteorJar !== undefined
+      ? `METEOR from ${args.meteorJar}`
+      : `METEOR in TypeScript, ${args.paraphraseTable !== undefined ? 'with the given paraphrase table' : 'no paraphrase table'}`;
+  const notes = [args.pretokenized ? 'pre-tokenized captions' : 'PTB-tokenized'];
+  if (args.metrics.includes('METEOR')) notes.push(meteorSource);
+  return [
+    `Scored ${report.perImage.length} images (${notes.join('; ')})`,
+    '',
+    '  metric    corpus',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
+function timingLine(report: ScoreReport, seconds: number): string {
+  const parts = Object.entries(report.timingsMs).map(([stage, ms]) => `${stage} ${Math.round(ms)} ms`);
+  return `s2cpnet score: ${report.perImage.length} images in ${seconds.toFixed(1)} s (${parts.join(', ')})\n`;
+}
+
+/** `s2cpnet score`: the COCO caption metrics for a results file against references. */
+export const scoreCommand: Command = {
+  name: 'score',
+  summary: 'score captions with BLEU-1..4, METEOR, ROUGE_L, CIDEr-D and Sm (COCO caption toolkit numbers)',
+  usage: USAGE,
+  async run(argv: string[], context: CommandContext): Promise<number> {
+    let args: ScoreArguments;
+    try {
+      args = parseScoreArgs(argv, context.cwd);
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      context.stderr(`s2cpnet score: ${error.message}\nRun 's2cpnet score --help' for the options.\n`);
+      return ExitCode.usage;
+    }
+    if (args.help) {
+      context.stdout(USAGE);
+      return ExitCode.ok;
+    }
+
+    const started = Date.now();
+    try {
+      const items = loadCaptionFiles(args.results, args.annotations, {
+        ...(args.split !== undefined ? { split: args.split } : {}),
+        pretokenized: args.pretokenized,
+      });
+      const report = await scoreCaptions(items, {
+        tokenize: !args.pretokenized,
+        metrics: args.metrics,
+        signal: context.signal,
+        meteor: {
+          ...(args.meteorJar !== undefined ? { jarPath: args.meteorJar } : {}),
+          ...(args.java !== undefined ? { javaPath: args.java } : {}),
+          ...(args.paraphraseTable !== undefined ? { paraphraseTableFile: args.paraphraseTable } : {}),
+        },
+      });
+      // Everything is computed before anything is printed, so a failure never leaves partial output.
+      const output = args.json
+        ? `${JSON.stringify(scoreReportJson(report, args.meteorStats), null, 2)}\n`
+        : scoreTable(report, args);
+      context.stderr(timingLine(report, (Date.now() - started) / 1000));
+      context.stdout(output);
+      return ExitCode.ok;
+    } catch (error) {
+      if (context.signal.aborted) {
+        context.stderr('s2cpnet score: interrupted\n');
+        return ExitCode.interrupted;
+      }
+      if (MetricsInputError.isInstance(error) || (S2CPNetError.isInstance(error) && error.code === 'INPUT')) {
+        context.stderr(`s2cpnet score: error: ${(error as Error).message}\n`);
+        return ExitCode.badInput;
+      }
+      context.stderr(`s2cpnet score: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      return ExitCode.failure;
+    }
+  },
+};

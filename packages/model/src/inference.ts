@@ -1,0 +1,87 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beamSearch, greedyDecode, type DecodedCaption } from '@s2cpnet/caption-decoder/decoding';
+import { predictCategories, type CategoryPrediction } from '@s2cpnet/category-decoder';
+import type { S2CPNet, StepInputs } from './s2cpnet';
+
+/** Turns ids into words (a `Vocabulary` from `@s2cpnet/data` fits). */
+export interface WordTable {
+  readonly startId: number;
+  readonly endId: number;
+  wordOf(id: number): string;
+}
+
+export interface CaptionOptions {
+  /** Beam width; 1 decodes greedily. Default 3. */
+  beamSize?: number;
+  /** Most words per caption. Default 25. */
+  maxLength?: number;
+  /** GNMT length-penalty exponent (0: none). Default 0. */
+  lengthPenalty?: number;
+  /** Collect per-word attention maps over the grid. Default true. */
+  returnAttention?: boolean;
+  /** Category probability threshold. Default 0.5. */
+  categoryThreshold?: number;
+}
+
+export interface WordAttention {
+  word: string;
+  /** Attention over the G x G grid, row-major, summing to 1. */
+  weights: Float32Array;
+}
+
+export interface CaptionResult {
+  caption: string;
+  tokens: number[];
+  logProb: number;
+  /** Predicted noun classes with probability >= threshold, most probable first (empty without a category head). */
+  categories: CategoryPrediction[];
+  attention: WordAttention[];
+  /** Side G of the attention grid. */
+  grid: number;
+}
+
+/**
+ * Captions a batch: encodes each image once, decodes with true beam search (or greedily) over cached keys and
+ * values, and predicts the noun categories from the same memory.
+ */
+export function captionBatch(
+  model: S2CPNet,
+  inputs: Pick<StepInputs, 'images' | 'masks' | 'imageFeatures' | 'maskFeatures'>,
+  words: WordTable,
+  classNames: readonly string[],
+  options: CaptionOptions = {},
+): CaptionResult[] {
+  const beamSize = options.beamSize ?? 3;
+  const decodeOptions = {
+    startId: words.startId,
+    endId: words.endId,
+    maxLength: options.maxLength ?? 25,
+    returnAttention: options.returnAttention ?? true,
+  };
+  const memory = model.memory(inputs, { training: false });
+  try {
+    const decoded: DecodedCaption[] =
+      beamSize <= 1
+        ? greedyDecode(model.captionDecoder, memory, decodeOptions)
+        : beamSearch(model.captionDecoder, memory, { ...decodeOptions, beamSize, lengthPenalty: options.lengthPenalty ?? 0 });
+    let categories: CategoryPrediction[][] = decoded.map(() => []);
+    if (model.categoryHead) {
+      const logits = tf.tidy(() => model.categoryHead!.logits(memory, { training: false }));
+      categories = predictCategories(logits, classNames, options.categoryThreshold ?? 0.5);
+      logits.dispose();
+    }
+    return decoded.map((d, i) => {
+      const tokenWords = d.tokens.map((id) => words.wordOf(id));
+      return {
+        caption: tokenWords.join(' '),
+        tokens: d.tokens,
+        logProb: d.logProb,
+        categories: categories[i] ?? [],
+        attention: d.attention.map((weights, k) => ({ word: tokenWords[k]!, weights })),
+        grid: model.gridSize,
+      };
+    });
+  } finally {
+    memory.dispose();
+  }
+}

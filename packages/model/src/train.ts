@@ -1,0 +1,410 @@
+import { promises as fsp, existsSync } from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { CheckpointError, ConfigError, InterruptedError, deriveSeed } from '@s2cpnet/core';
+import {
+  BatchPipeline,
+  FeatureCache,
+  imagesOfSplit,
+  loadPreparedDataset,
+  type Batch,
+  type CachedFeature,
+  type PreparedDataset,
+  type Split,
+} from '@s2cpnet/data';
+import { scoreCaptions, type CaptionScores } from '@s2cpnet/metrics';
+import type { S2CPNetConfig } from './config';
+import { buildS2CPNet, type ComponentFactories, type S2CPNet } from './s2cpnet';
+import { Adam, PlateauSchedule, type NamedVariable } from './optimizer';
+import { loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint';
+import { captionBatch, type CaptionOptions, type CaptionResult } from './inference';
+
+export interface TrainOptions {
+  /** Folder written by `s2cpnet prepare` (or an already loaded prepared dataset). */
+  data: string | PreparedDataset;
+  /** Run folder: `last/` and `best/` checkpoints, `log.jsonl`, `features/` cache. */
+  runDir: string;
+  config: S2CPNetConfig;
+  /** Images per optimiser step (each with all its captions). Paper: 48. */
+  batchSize?: number;
+  /** Images per forward/backward pass; gradients are accumulated up to `batchSize`. Default `batchSize`. */
+  microBatchSize?: number;
+  learningRate?: number;
+  clipNorm?: number;
+  /** Most epochs. Default 100 (the plateau schedule usually stops earlier). */
+  maxEpochs?: number;
+  /** lr x factor after `patience` epochs without improvement of val METEOR; stop after `stopPatience`. */
+  schedule?: { factor: number; patience: number; stopPatience: number };
+  /** Seed of data order, dropout and (through the config) weights. Default: config.seed. */
+  seed?: number;
+  /** Decoding used for the per-epoch validation. Default greedy (beam 1). */
+  validation?: CaptionOptions & { maxImages?: number; split?: Split };
+  /** Cache backbone features on disk and train on them (needs a fully frozen encoder). Default: when frozen. */
+  featureCache?: boolean;
+  /** Stop after the epoch during which this many minutes have passed. */
+  timeBudgetMinutes?: number;
+  /** Continue the run in `runDir/last`. */
+  resume?: boolean;
+  factories?: ComponentFactories;
+  signal?: AbortSignal;
+  onProgress?: (progress: TrainProgress) => void;
+  onEpoch?: (record: EpochRecord) => void;
+  log?: (line: string) => void;
+}
+
+export interface TrainProgress {
+  epoch: number;
+  batch: number;
+  batchesPerEpoch: number;
+  step: number;
+  loss: number;
+  captionLoss: number;
+  categoryLoss: number | null;
+  /** Caption samples (image x caption pairs) per second over the epoch so far. */
+  samplesPerSecond: number;
+  /** Seconds left in this epoch at the current rate. */
+  etaSeconds: number;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  step: number;
+  learningRate: number;
+  trainLoss: number;
+  trainCaptionLoss: number;
+  trainCategoryLoss: number | null;
+  val: CaptionScores;
+  improved: boolean;
+  seconds: number;
+  samplesPerSecond: number;
+}
+
+export interface TrainResult {
+  model: S2CPNet;
+  prepared: PreparedDataset;
+  history: EpochRecord[];
+  bestEpoch: number;
+  bestScore: number;
+  stoppedBecause: 'schedule' | 'max-epochs' | 'time-budget' | 'finished-before';
+  lastDir: string;
+  bestDir: string;
+}
+
+function trainableVariables(model: S2CPNet): NamedVariable[] {
+  const trainable = new Set(model.trainableWeights);
+  return model
+    .namedWeights()
+    .filter(({ variable }) => trainable.has(variable))
+    .map(({ path: p, variable }) => ({ path: p, variable: (variable as unknown as { val: tf.Variable }).val }));
+}
+
+/** Captions the images of a split and scores them against their references. */
+export async function evaluateSplit(
+  model: S2CPNet,
+  prepared: PreparedDataset,
+  split: Split,
+  options: CaptionOptions & { maxImages?: number; batchSize?: number; featureCache?: FeatureCache | null; signal?: AbortSignal } = {},
+): Promise<{ scores: CaptionScores; predictions: { image_id: string; caption: string; result: CaptionResult }[] }> {
+  const images = imagesOfSplit(prepared.dataset, split).slice(0, options.maxImages ?? Infinity);
+  if (images.length === 0) throw new ConfigError('$.split', `split "${split}" of ${prepared.dir} has no images`);
+  const pipeline = makePipeline(model, prepared, split, options.batchSize ?? 16, 0, { shuffle: false, featureCache: options.featureCache ?? null, subset: images.map((i) => i.id) });
+  const predictions: { image_id: string; caption: string; result: CaptionResult }[] = [];
+  for await (const batch of pipeline.epoch(0)) {
+    if (options.signal?.aborted) throw new InterruptedError('evaluation interrupted');
+    const inputs = batchInputs(model, batch);
+    const results = captionBatch(model, inputs, prepared.vocabulary, prepared.categories.classes, options);
+    tf.dispose(Object.values(inputs));
+    results.forEach((result, i) => predictions.push({ image_id: batch.imageIds[i]!, caption: result.caption, result }));
+  }
+  const byId = new Map(images.map((i) => [i.id, i]));
+  const report = await scoreCaptions(
+    predictions.map((p) => ({ imageId: p.image_id, candidate: p.caption, references: byId.get(p.image_id)!.captions.map((c) => c.raw) })),
+  );
+  return { scores: report.corpus, predictions };
+}
+
+function backboneNormalization(model: S2CPNet): 'resnet' | 'mobilenet' {
+  return model.encoder.normalization === 'symmetric' ? 'mobilenet' : 'resnet';
+}
+
+/** A batch pipeline for a model: its input size and normalisation, masks when it reads them, features when cached. */
+function makePipeline(
+  model: S2CPNet,
+  prepared: PreparedDataset,
+  split: Split,
+  batchSize: number,
+  seed: number,
+  options: { shuffle: boolean; featureCache: FeatureCache | null; subset?: string[] },
+): BatchPipeline {
+  const subset = options.subset ? new Set(options.subset) : null;
+  const dataset = subset ? { images: prepared.dataset.images.filter((i) => subset.has(i.id)) } : prepared.dataset;
+  return new BatchPipeline({
+    dataset,
+    split,
+    vocabulary: prepared.vocabulary,
+    categories: prepared.categories,
+    imageSize: model.inputSize,
+    backbone: backboneNormalization(model),
+    batchSize,
+    seed,
+    shuffle: options.shuffle,
+    masks: model.config.useMaskView ? prepared.maskSource : undefined,
+    features: options.featureCache
+      ? {
+          cache: options.featureCache,
+          backboneId: backboneId(model),
+          compute: (pixels: Float32Array, count: number): CachedFeature[] =>
+            tf.tidy(() => {
+              const s = model.inputSize;
+              const x = tf.tensor4d(pixels, [count, s, s, 3]);
+              const f = model.backboneFeatures(x, { training: false });
+              const data = f.dataSync() as Float32Array;
+              const per = data.length / count;
+              return Array.from({ length: count }, (_, i) => ({ shape: f.shape.slice(1), data: data.slice(i * per, (i + 1) * per) }));
+            }),
+        }
+      : undefined,
+  });
+}
+
+/** Identifies the frozen backbone (config + a digest of its weights), so stale cached features are never reused. */
+function backboneId(model: S2CPNet): string {
+  const weights = model.encoder.namedWeights();
+  let digest = 0;
+  for (const { variable } of weights.slice(0, 8)) {
+    const v = variable.read().dataSync();
+    for (let i = 0; i < v.length; i += Math.max(1, Math.floor(v.length / 64))) digest = (Math.imul(digest, 31) + Math.round(v[i]! * 1e6)) | 0;
+  }
+  return `${JSON.stringify(model.config.encoder)}#${(digest >>> 0).toString(16)}`;
+}
+
+function batchInputs(model: S2CPNet, batch: Batch) {
+  const s = model.inputSize;
+  const b = batch.batchSize;
+  const out: { images?: tf.Tensor4D; masks?: tf.Tensor4D; imageFeatures?: tf.Tensor4D; maskFeatures?: tf.Tensor4D } = {};
+  if (batch.imageFeatures && batch.featureShape) {
+    out.imageFeatures = tf.tensor4d(batch.imageFeatures, [b, ...batch.featureShape] as [number, number, number, number]);
+    if (batch.maskFeatures) out.maskFeatures = tf.tensor4d(batch.maskFeatures, [b, ...batch.featureShape] as [number, number, number, number]);
+  } else {
+    out.images = tf.tensor4d(batch.images!, [b, s, s, 3]);
+    if (batch.masks) out.masks = tf.tensor4d(batch.masks, [b, s, s, 3]);
+  }
+  return out;
+}
+
+/** Rows [from, to) of a batch's tensors. */
+function sliceInputs<T extends Record<string, tf.Tensor | undefined>>(inputs: T, from: number, to: number): T {
+  const out: Record<string, tf.Tensor> = {};
+  for (const [k, v] of Object.entries(inputs)) {
+    if (v) out[k] = tf.slice(v, [from, ...new Array(v.rank - 1).fill(0)], [to - from, ...v.shape.slice(1)]);
+  }
+  return out as T;
+}
+
+/**
+ * Trains a model (spec section 7): Adam, global-norm clipping, all captions of each image per step, validation
+ * METEOR after every epoch, lr x 1/5 after 5 epochs without improvement, stop after 20; selection on VAL only.
+ * Checkpoints `last/` (every epoch, and on interrupt) and `best/` are written atomically; `resume: true`
+ * continues from `last/` and gives the same result as an uninterrupted run.
+ */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const log = options.log ?? (() => {});
+  const prepared = typeof options.data === 'string' ? await loadPreparedDataset(options.data) : options.data;
+  const seed = options.seed ?? options.config.seed;
+  const batchSize = options.batchSize ?? 48;
+  const microBatchSize = Math.min(options.microBatchSize ?? batchSize, batchSize);
+  const maxEpochs = options.maxEpochs ?? 100;
+  const lastDir = path.join(options.runDir, 'last');
+  const bestDir = path.join(options.runDir, 'best');
+  const logFile = path.join(options.runDir, 'log.jsonl');
+  const run = { seed, batchSize, microBatchSize, data: prepared.dir, config: options.config, learningRate: options.learningRate ?? 1e-4, clipNorm: options.clipNorm ?? 5 };
+  await fsp.mkdir(options.runDir, { recursive: true });
+
+  let model: S2CPNet;
+  let state: TrainingState;
+  const optimizer = new Adam({ learningRate: run.learningRate, clipNorm: run.clipNorm });
+  let schedule = new PlateauSchedule(options.schedule);
+  if (options.resume && existsSync(path.join(lastDir, 'checkpoint.json'))) {
+    const loaded = await loadCheckpoint(lastDir, { factories: options.factories });
+    if (!loaded.training) throw new CheckpointError(`${lastDir}: no training state to resume from`);
+    const saved = loaded.training.run;
+    for (const key of ['seed', 'batchSize', 'microBatchSize'] as const) {
+      if (saved[key] !== run[key]) throw new CheckpointError(`${lastDir}: cannot resume: ${key} was ${JSON.stringify(saved[key])}, now ${JSON.stringify(run[key])}`);
+    }
+    if (JSON.stringify(saved.config) !== JSON.stringify(run.config)) throw new CheckpointError(`${lastDir}: cannot resume: the model config differs from the checkpoint's`);
+    if (loaded.vocabulary.size !== prepared.vocabulary.size) throw new CheckpointError(`${lastDir}: cannot resume: vocabulary size ${loaded.vocabulary.size} vs data ${prepared.vocabulary.size}`);
+    model = loaded.model;
+    state = loaded.training;
+    optimizer.loadState(state.step, state.learningRate, loaded.optimizerState ?? new Map());
+    tf.dispose([...(loaded.optimizerState?.values() ?? [])]);
+    schedule = PlateauSchedule.fromJSON({ ...state.schedule, best: state.schedule.best ?? -Infinity });
+    log(`resuming ${options.runDir} at epoch ${state.epoch + 1}, batch ${state.batchInEpoch}, step ${state.step}`);
+  } else {
+    model = buildS2CPNet(options.config, { vocabSize: prepared.vocabulary.size, numClasses: prepared.categories.classes.length, factories: options.factories });
+    state = { epoch: 0, batchInEpoch: 0, step: 0, learningRate: run.learningRate, schedule: { ...schedule.toJSON(), best: null }, run, history: [], finished: false };
+    await fsp.writeFile(logFile, '');
+  }
+  const history = state.history as unknown as EpochRecord[];
+  if (state.finished) {
+    return { model, prepared, history, bestEpoch: schedule.bestEpoch, bestScore: schedule.best, stoppedBecause: 'finished-before', lastDir, bestDir };
+  }
+
+  const frozen = model.encoder.trainableWeights.length === 0;
+  const useCache = options.featureCache ?? frozen;
+  if (useCache && !frozen) throw new ConfigError('$.encoder.freeze', 'a feature cache needs a fully frozen encoder (freeze: "all")');
+  const featureCache = useCache ? new FeatureCache({ dir: path.join(options.runDir, 'features') }) : null;
+  const variables = trainableVariables(model);
+  const started = Date.now();
+
+  const save = async (dir: string, extra: Partial<TrainingState> = {}) => {
+    state.learningRate = optimizer.learningRate;
+    state.step = optimizer.step;
+    state.schedule = { ...schedule.toJSON(), best: Number.isFinite(schedule.best) ? schedule.best : null };
+    await saveCheckpoint(dir, { model, vocabulary: prepared.vocabulary, classNames: prepared.categories.classes, optimizer, training: { ...state, ...extra } });
+  };
+
+  let stoppedBecause: TrainResult['stoppedBecause'] = 'max-epochs';
+  for (let epoch = state.epoch; epoch < maxEpochs; epoch++) {
+    const epochStart = Date.now();
+    const pipeline = makePipeline(model, prepared, 'train', batchSize, deriveSeed(seed, 'data'), { shuffle: true, featureCache });
+    const batchesPerEpoch = pipeline.batchesPerEpoch;
+    let sums = { loss: 0, caption: 0, category: 0, hasCategory: false, batches: 0, samples: 0 };
+    if (state.batchInEpoch > 0 && state.run.partial) sums = state.run.partial as typeof sums;
+    let index = 0;
+    const resumedAtBatch = state.batchInEpoch;
+    for await (const batch of pipeline.epoch(epoch)) {
+      if (index++ < state.batchInEpoch) continue; // resume inside an epoch: same order, skip what was done
+      const inputs = batchInputs(model, batch);
+      const stepResult = trainStep(model, variables, optimizer, {
+        inputs,
+        captions: batch.captions,
+        captionShape: [batch.batchSize, batch.captionsPerImage, batch.captionLength],
+        categories: batch.categories,
+        numClasses: model.numClasses,
+        microBatchSize,
+        dropoutSeed: deriveSeed(seed, `step-${optimizer.step}`),
+      });
+      tf.dispose(Object.values(inputs));
+      sums.loss += stepResult.loss;
+      sums.caption += stepResult.captionLoss;
+      if (stepResult.categoryLoss !== null) {
+        sums.category += stepResult.categoryLoss;
+        sums.hasCategory = true;
+      }
+      sums.batches += 1;
+      sums.samples += Array.from(batch.captionCounts).reduce((a, b) => a + b, 0);
+      state.batchInEpoch = index;
+      const elapsed = (Date.now() - epochStart) / 1000;
+      const rate = sums.samples / Math.max(elapsed, 1e-6);
+      options.onProgress?.({
+        epoch: epoch + 1,
+        batch: index,
+        batchesPerEpoch,
+        step: optimizer.step,
+        loss: stepResult.loss,
+        captionLoss: stepResult.captionLoss,
+        categoryLoss: stepResult.categoryLoss,
+        samplesPerSecond: rate,
+        etaSeconds: ((batchesPerEpoch - index) * elapsed) / Math.max(index - resumedAtBatch, 1),
+      });
+      if (options.signal?.aborted) {
+        state.epoch = epoch;
+        await save(lastDir, { run: { ...state.run, partial: sums } });
+        throw new InterruptedError(`training interrupted at epoch ${epoch + 1}, batch ${index}/${batchesPerEpoch}: saved ${lastDir}; continue with --resume`);
+      }
+    }
+    // validation on VAL only
+    const validation = options.validation ?? {};
+    const { scores } = await evaluateSplit(model, prepared, validation.split ?? 'val', {
+      ...validation,
+      beamSize: validation.beamSize ?? 1,
+      featureCache,
+      signal: options.signal,
+    });
+    const meteor = scores.METEOR ?? 0;
+    const verdict = schedule.observe(epoch, meteor);
+    const record: EpochRecord = {
+      epoch: epoch + 1,
+      step: optimizer.step,
+      learningRate: optimizer.learningRate,
+      trainLoss: sums.loss / Math.max(sums.batches, 1),
+      trainCaptionLoss: sums.caption / Math.max(sums.batches, 1),
+      trainCategoryLoss: sums.hasCategory ? sums.category / Math.max(sums.batches, 1) : null,
+      val: scores,
+      improved: verdict.improved,
+      seconds: (Date.now() - epochStart) / 1000,
+      samplesPerSecond: sums.samples / Math.max((Date.now() - epochStart) / 1000, 1e-6),
+    };
+    if (verdict.decay) optimizer.learningRate *= schedule.options.factor;
+    history.push(record);
+    state.history = history as unknown as Record<string, unknown>[];
+    state.epoch = epoch + 1;
+    state.batchInEpoch = 0;
+    delete state.run.partial;
+    await fsp.appendFile(logFile, `${JSON.stringify(record)}\n`);
+    options.onEpoch?.(record);
+    log(`epoch ${epoch + 1}: loss ${record.trainLoss.toFixed(4)}, val METEOR ${meteor.toFixed(4)}, CIDEr ${(scores.CIDEr ?? 0).toFixed(4)}${verdict.improved ? ' (best)' : ''}`);
+    if (verdict.improved) await save(bestDir);
+    const overBudget = options.timeBudgetMinutes !== undefined && (Date.now() - started) / 60000 >= options.timeBudgetMinutes;
+    const done = verdict.stop || overBudget || epoch + 1 >= maxEpochs;
+    if (done) {
+      state.finished = true;
+      stoppedBecause = verdict.stop ? 'schedule' : overBudget ? 'time-budget' : 'max-epochs';
+    }
+    await save(lastDir);
+    if (done) break;
+  }
+  return { model, prepared, history, bestEpoch: schedule.bestEpoch + 1, bestScore: schedule.best, stoppedBecause, lastDir, bestDir };
+}
+
+interface StepInput {
+  inputs: ReturnType<typeof batchInputs>;
+  captions: Int32Array;
+  captionShape: [number, number, number];
+  categories: Float32Array | null;
+  numClasses: number;
+  microBatchSize: number;
+  dropoutSeed: number;
+}
+
+/** One optimiser step over a batch, accumulating gradients over micro-batches. */
+export function trainStep(model: S2CPNet, variables: NamedVariable[], optimizer: Adam, input: StepInput): { loss: number; captionLoss: number; categoryLoss: number | null } {
+  const [b, c, t] = input.captionShape;
+  const captions = tf.tensor3d(input.captions, [b, c, t], 'int32');
+  const categories = input.categories && input.numClasses > 0 ? tf.tensor2d(input.categories, [b, input.numClasses]) : undefined;
+  const accumulated = new Map<string, tf.Tensor>();
+  let loss = 0;
+  let captionLoss = 0;
+  let categoryLoss: number | null = null;
+  try {
+    for (let from = 0; from < b; from += input.microBatchSize) {
+      const to = Math.min(b, from + input.microBatchSize);
+      const weight = (to - from) / b;
+      const part = sliceInputs({ ...input.inputs, captions, categories } as Record<string, tf.Tensor | undefined>, from, to);
+      let parts: { caption: tf.Scalar; category: tf.Scalar | null } = { caption: null as unknown as tf.Scalar, category: null };
+      const { value, grads } = tf.variableGrads(() => {
+        const l = model.loss(part as never, { training: true, dropoutSeed: deriveSeed(input.dropoutSeed, `micro-${from}`) });
+        parts = { caption: l.caption, category: l.category };
+        return tf.mul(l.total, weight) as tf.Scalar;
+      }, variables.map((v) => v.variable));
+      loss += value.dataSync()[0]!;
+      captionLoss += parts.caption.dataSync()[0]! * weight;
+      if (parts.category) categoryLoss = (categoryLoss ?? 0) + parts.category.dataSync()[0]! * weight;
+      tf.dispose([value, parts.caption, ...(parts.category ? [parts.category] : [])]);
+      tf.dispose(Object.values(part));
+      for (const v of variables) {
+        const g = grads[v.variable.name];
+        if (!g) continue;
+        const prev = accumulated.get(v.path);
+        if (prev) {
+          accumulated.set(v.path, tf.add(prev, g));
+          tf.dispose([prev, g]);
+        } else accumulated.set(v.path, g);
+      }
+    }
+    optimizer.apply(variables, accumulated);
+    return { loss, captionLoss, categoryLoss };
+  } finally {
+    tf.dispose([captions, ...(categories ? [categories] : []), ...accumulated.values()]);
+  }
+}
