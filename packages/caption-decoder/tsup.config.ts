@@ -1,4 +1,4 @@
 import { defineConfig } from 'tsup';
 import { packageBuildConfig } from '../../tsup.shared';
 
-export default defineConfig(packageBuildConfig({ index: 'src/index.ts' }));
+export default defineConfig(packageBuildConfig({ index: 'src/index.ts', decoding: 'src/decoding/index.ts' }));

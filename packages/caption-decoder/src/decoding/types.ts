@@ -1,0 +1,66 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import { ShapeError, assertRank, type CaptionDecoder } from '@s2cpnet/core';
+
+/** One decoded caption. */
+export interface DecodedCaption {
+  /** Generated word ids, without `<start>` and `<end>`. */
+  tokens: number[];
+  /** Sum of the natural-log probabilities of every generated token, `<end>` included when it was generated. */
+  logProb: number;
+  /** The ranking score: `logProb` divided by the length penalty (equal to `logProb` when the penalty is 0). */
+  score: number;
+  /** True when the caption ended with `<end>`; false when it was cut at `maxLength`. */
+  finished: boolean;
+  /**
+   * Per word of `tokens`, the last layer's cross-attention over the N memory tokens (mean over heads) at the step
+   * that generated the word; empty when `returnAttention` is false.
+   */
+  attention: Float32Array[];
+}
+
+export interface DecodeOptions {
+  /** Id of `<start>`, fed first. */
+  startId: number;
+  /** Id of `<end>`, which finishes a caption. */
+  endId: number;
+  /** Maximum number of generated tokens (words, or words and `<end>`). Default 25. */
+  maxLength?: number;
+  /** Collect per-word attention maps. Default true. */
+  returnAttention?: boolean;
+}
+
+export const DEFAULT_MAX_DECODE_LENGTH = 25;
+
+export function checkDecodeInputs<State>(
+  caller: string,
+  decoder: CaptionDecoder<State>,
+  memory: tf.Tensor3D,
+  options: DecodeOptions,
+): { maxLength: number; returnAttention: boolean } {
+  assertRank(caller, 'memory', memory, 3);
+  if (memory.shape[2] !== decoder.memoryWidth) {
+    throw new ShapeError(caller, 'memory', `expected width ${decoder.memoryWidth}, found shape [${memory.shape.join(', ')}]`);
+  }
+  for (const key of ['startId', 'endId'] as const) {
+    const id = options[key];
+    if (!Number.isInteger(id) || id < 0 || id >= decoder.vocabSize) {
+      throw new ShapeError(caller, key, `expected an integer id in 0..${decoder.vocabSize - 1}, found ${id}`);
+    }
+  }
+  const maxLength = options.maxLength ?? DEFAULT_MAX_DECODE_LENGTH;
+  if (!Number.isInteger(maxLength) || maxLength < 1) throw new ShapeError(caller, 'maxLength', `expected a positive integer, found ${maxLength}`);
+  // A decoder that states how many positions it can read (TransformerCaptionDecoder does) is checked up front,
+  // rather than failing after some steps: `maxLength` tokens need positions 0..maxLength-1.
+  const positions = (decoder as { maxLength?: unknown }).maxLength;
+  if (typeof positions === 'number' && maxLength > positions) {
+    throw new ShapeError(caller, 'maxLength', `${maxLength} tokens would exceed maxLength ${positions} of the decoder's positions`);
+  }
+  return { maxLength, returnAttention: options.returnAttention ?? true };
+}
+
+/** Index of the largest value of `row` (the first one on ties). */
+export function argMax(values: Float32Array, offset: number, length: number): number {
+  let best = 0;
+  for (let i = 1; i < length; i++) if (values[offset + i]! > values[offset + best]!) best = i;
+  return best;
+}
