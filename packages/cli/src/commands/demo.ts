@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '@s2cpnet/core';
 import { writeSyntheticAerialSet, prepareDataset, decodeImageFile, encodePng, imagesOfSplit, type DatasetImage } from '@s2cpnet/data';
-import { presetConfig, train, evaluateSplit, type S2CPNetConfig } from '@s2cpnet/model';
+import { presetConfig, train, evaluateSplit, loadCheckpoint, type S2CPNetConfig } from '@s2cpnet/model';
 import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { initBackend } from '../backend';
@@ -81,8 +81,11 @@ export async function runDemo(context: CommandContext, options: { out: string; s
   });
   bar.end();
 
-  say('4/5 evaluating on the held-out test split (beam 3)');
-  const { scores, predictions } = await evaluateSplit(result.model, result.prepared, 'test', { beamSize: 3, signal: context.signal });
+  // model selection on VAL only: the checkpoint of the best validation METEOR is the one tested
+  const best = await loadCheckpoint(result.bestDir);
+  result.model.dispose();
+  say(`4/5 evaluating the best epoch (${result.bestEpoch}, by val METEOR) on the held-out test split (beam 3)`);
+  const { scores, predictions } = await evaluateSplit(best.model, result.prepared, 'test', { beamSize: 3, signal: context.signal });
   const corpus = Object.fromEntries(Object.entries(scores).map(([k, v]) => [k, Number(v)])) as Record<string, number>;
   await writeJsonAtomic(path.join(options.out, 'scores.json'), { split: 'test', beam: 3, images: predictions.length, corpus, seed: options.seed, backend: info.backend });
   await writeJsonAtomic(path.join(options.out, 'predictions_test.json'), predictions.map((p) => ({ image_id: p.image_id, caption: p.caption })));
@@ -120,12 +123,13 @@ export async function runDemo(context: CommandContext, options: { out: string; s
       images: options.images,
       'training minutes (budget)': options.trainMinutes,
       epochs: result.history.length,
-      parameters: result.model.countParams(),
+      parameters: best.model.countParams(),
+      'best epoch (val METEOR)': result.bestEpoch,
       'total time': formatDuration((Date.now() - started) / 1000),
     },
   });
   await writeFileAtomic(path.join(options.out, 'report.html'), html);
-  result.model.dispose();
+  best.model.dispose();
   return corpus;
 }
 

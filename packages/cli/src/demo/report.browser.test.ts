@@ -1,0 +1,73 @@
+/// <reference lib="dom" />
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runDemo } from '../commands/demo';
+
+/** Debian's Chromium; `.ci/run` installs it (apt-get install chromium). */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+let out = '';
+
+beforeAll(() => {
+  out = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-demo-report-'));
+});
+
+afterAll(() => {
+  if (out) rmSync(out, { recursive: true, force: true });
+});
+
+describe('demo report in headless Chromium', () => {
+  it.runIf(existsSync(CHROMIUM) || process.env.CI === 'true')(
+    'a short demo writes report.html and scores.json; images, captions and charts render',
+    async () => {
+      const err: string[] = [];
+      // a shortened demo (few images, a 20-second training budget): this checks the report, not the scores
+      const corpus = await runDemo(
+        { stdout: () => {}, stderr: (t) => void err.push(t), isTTY: false, cwd: out, signal: new AbortController().signal },
+        { out, seed: 3, images: 120, trainMinutes: 0.3 },
+      );
+      expect(Object.keys(corpus)).toEqual(['Bleu_1', 'Bleu_2', 'Bleu_3', 'Bleu_4', 'METEOR', 'ROUGE_L', 'CIDEr', 'Sm']);
+      const scores = JSON.parse(readFileSync(path.join(out, 'scores.json'), 'utf8'));
+      expect(scores.corpus.CIDEr).toBe(corpus.CIDEr);
+
+      const { chromium } = await import('playwright-core');
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      });
+      try {
+        const page = await browser.newPage();
+        await page.goto(`file://${path.join(out, 'report.html')}`);
+        const state = await page.evaluate(() => {
+          const images = [...document.querySelectorAll('img')] as HTMLImageElement[];
+          return {
+            images: images.length,
+            broken: images.filter((img) => !img.complete || img.naturalWidth === 0).length,
+            items: document.querySelectorAll('section.item').length,
+            generated: [...document.querySelectorAll('.generated')].map((e) => e.textContent ?? ''),
+            references: document.querySelectorAll('.references li').length,
+            charts: document.querySelectorAll('svg.chart path').length,
+            scoreRows: document.querySelectorAll('table.scores tr').length,
+            imageBox: (document.querySelector('img.image') as HTMLElement | null)?.getBoundingClientRect().width ?? 0,
+          };
+        });
+        expect(state.items).toBeGreaterThan(0);
+        expect(state.broken).toBe(0);
+        expect(state.images).toBeGreaterThanOrEqual(state.items * 2);
+        expect(state.generated.every((t) => t.startsWith('generated:'))).toBe(true);
+        expect(state.references).toBe(state.items * 5);
+        expect(state.charts).toBe(3);
+        expect(state.scoreRows).toBe(8);
+        expect(state.imageBox).toBeGreaterThan(100);
+        await page.screenshot({ path: path.join(out, 'report.png'), fullPage: false });
+        expect(existsSync(path.join(out, 'report.png'))).toBe(true);
+      } finally {
+        await browser.close();
+      }
+    },
+    240_000,
+  );
+});
