@@ -1,0 +1,3 @@
+import { describeGradientCases, gradientCaseGroups } from './gradient-cases.test-util';
+
+describeGradientCases('convolution gradients', gradientCaseGroups.convolution);
