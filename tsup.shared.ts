@@ -18,6 +18,7 @@ export function packageBuildConfig(entry: Record<string, string> | string[], ext
     external: tfjsExternals,
     splitting: false,
     treeshake: false,
+    shims: true,
     ...extra,
   };
 }

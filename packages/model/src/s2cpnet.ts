@@ -20,7 +20,7 @@ import {
 } from '@s2cpnet/caption-decoder';
 import { validateConfig, type S2CPNetConfig } from './config';
 
-type AnyFactoryMap = Record<string, (config: never, context: never) => unknown>;
+export type AnyFactoryMap = Record<string, (config: never, context: never) => unknown>;
 
 /** Component factory maps; pass extended maps to plug in your own components (e.g. a fusion strategy). */
 export interface ComponentFactories {

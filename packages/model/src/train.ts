@@ -357,7 +357,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   return { model, prepared, history, bestEpoch: schedule.bestEpoch + 1, bestScore: schedule.best, stoppedBecause, lastDir, bestDir };
 }
 
-interface StepInput {
+export interface TrainStepInput {
   inputs: ReturnType<typeof batchInputs>;
   captions: Int32Array;
   captionShape: [number, number, number];
@@ -368,9 +368,32 @@ interface StepInput {
 }
 
 /** One optimiser step over a batch, accumulating gradients over micro-batches. */
-export function trainStep(model: S2CPNet, variables: NamedVariable[], optimizer: Adam, input: StepInput): { loss: number; captionLoss: number; categoryLoss: number | null } {
-  const [b, c, t] = input.captionShape;
-  const captions = tf.tensor3d(input.captions, [b, c, t], 'int32');
+/**
+ * Trims caption rows [B*C, T] to the longest real caption (+ its `<end>`): rows are padded to the dataset's
+ * maximum length, but the decoder's cost grows with T, and `<pad>` positions add nothing to the loss.
+ */
+export function trimCaptionPadding(captions: Int32Array, shape: [number, number, number], padId = 0): { captions: Int32Array; length: number } {
+  const [b, c, t] = shape;
+  let length = 2;
+  for (let row = 0; row < b * c; row++) {
+    for (let k = t - 1; k >= length; k--) {
+      if (captions[row * t + k] !== padId) {
+        length = k + 1;
+        break;
+      }
+    }
+  }
+  if (length >= t) return { captions, length: t };
+  const out = new Int32Array(b * c * length);
+  for (let row = 0; row < b * c; row++) out.set(captions.subarray(row * t, row * t + length), row * length);
+  return { captions: out, length };
+}
+
+export function trainStep(model: S2CPNet, variables: NamedVariable[], optimizer: Adam, input: TrainStepInput): { loss: number; captionLoss: number; categoryLoss: number | null } {
+  const [b, c] = input.captionShape;
+  const trimmed = trimCaptionPadding(input.captions, input.captionShape);
+  const t = trimmed.length;
+  const captions = tf.tensor3d(trimmed.captions, [b, c, t], 'int32');
   const categories = input.categories && input.numClasses > 0 ? tf.tensor2d(input.categories, [b, input.numClasses]) : undefined;
   const accumulated = new Map<string, tf.Tensor>();
   let loss = 0;

@@ -42,12 +42,12 @@ describe('demo report in headless Chromium', () => {
         const page = await browser.newPage();
         await page.goto(`file://${path.join(out, 'report.html')}`);
         const state = await page.evaluate(() => {
-          const images = [...document.querySelectorAll('img')] as HTMLImageElement[];
+          const images = Array.from(document.querySelectorAll('img')) as HTMLImageElement[];
           return {
             images: images.length,
             broken: images.filter((img) => !img.complete || img.naturalWidth === 0).length,
             items: document.querySelectorAll('section.item').length,
-            generated: [...document.querySelectorAll('.generated')].map((e) => e.textContent ?? ''),
+            generated: Array.from(document.querySelectorAll('.generated')).map((e) => e.textContent ?? ''),
             references: document.querySelectorAll('.references li').length,
             charts: document.querySelectorAll('svg.chart path').length,
             scoreRows: document.querySelectorAll('table.scores tr').length,

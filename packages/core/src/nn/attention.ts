@@ -21,7 +21,7 @@ export type KeyValue = {
 };
 
 export interface AttentionOptions extends ForwardOptions {
-  /** [B, Tk]: 1 where the key is real, 0 where it is padding. */
+  /** Shape [B, Tk], with 1 where the key is real and 0 where it is padding. */
   keyPaddingMask?: tf.Tensor2D;
   /** Each query may attend only to keys at or before its own position (offset by `pastLength`). */
   causal?: boolean;

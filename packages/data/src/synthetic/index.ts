@@ -13,7 +13,8 @@ import { captionScene } from './captions';
 import { SCENE_PAINTERS, SCENE_TYPES, type SceneFacts, type SceneType } from './scenes';
 
 export { SYNTHETIC_CLASS_WORDS } from './captions';
-export { SCENE_TYPES, type SceneType, type SceneFacts } from './scenes';
+export { SCENE_TYPES, type SceneType, type SceneFacts, type Orientation, type RoofColor, type CropColor } from './scenes';
+export type { Box } from './canvas';
 
 /** Object classes of the synthetic set, in a fixed order. */
 export const SYNTHETIC_CLASSES: readonly string[] = Object.freeze([
