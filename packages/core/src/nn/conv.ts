@@ -19,7 +19,7 @@ export interface Conv2DArgs extends S2LayerArgs {
 
 /** 2-D convolution, NHWC, TF 'same'/'valid' padding; optionally depthwise. */
 export class Conv2D extends S2Layer {
-  static readonly className = 'Conv2D';
+  static readonly className = 'S2CPConv2D';
   readonly inputChannels: number;
   readonly filters: number;
   readonly kernelSize: number;
@@ -115,7 +115,7 @@ export interface BatchNormArgs extends S2LayerArgs {
  * frozen backbone runs in inference mode as the spec asks.
  */
 export class BatchNorm extends S2Layer {
-  static readonly className = 'BatchNorm';
+  static readonly className = 'S2CPBatchNorm';
   readonly channels: number;
   readonly momentum: number;
   readonly epsilon: number;

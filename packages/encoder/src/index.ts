@@ -1,0 +1,15 @@
+export * from './config';
+export * from './backbone';
+export * from './resnet50';
+export * from './mobilenet-v1';
+export * from './factory';
+export { resampleGrid } from './grid';
+export { ConvBn, setTrainableDeep, type ConvBnArgs, type ConvActivation, type ConvPadding } from './layers/conv-bn';
+export { Bottleneck, type BottleneckArgs } from './layers/bottleneck';
+export { DepthwiseSeparable, type DepthwiseSeparableArgs } from './layers/depthwise-separable';
+export * from './weights/hdf5';
+export * from './weights/safetensors';
+export { readTfjsLayersWeights } from './weights/tfjs-layers';
+export * from './weights/mapping';
+export * from './weights/load';
+export * from './download';
