@@ -6,11 +6,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, S2CPNetError, registerCoreLayers, type S2Layer } from '@s2cpnet/core';
-import { expectClose, expectNoLeaks, randomTensor, testBackends, useBackend } from '@s2cpnet/core/testing';
+import { copyWeightsByPath, expectClose, expectNoLeaks, randomTensor, randomTokens, testBackends, useBackend } from '@s2cpnet/core/testing';
 import { createCaptionDecoder, defaultCaptionDecoders, type CaptionDecoderComponent, type CaptionDecoderConfig } from './factory';
 import { captionCrossEntropy } from './loss';
 import { registerCaptionDecoderLayers } from './register';
-import { copyWeightsByPath, randomTokens } from './testing/helpers';
 
 const sizes = { vocabSize: 11, memoryWidth: 6, dim: 8, numLayers: 2, numHeads: 2, ffnDim: 12, maxLength: 8, dropout: 0.1 };
 const images = 2;

@@ -1,11 +1,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S2CPNetError } from '@s2cpnet/core';
-import { expectClose, expectGradientsMatch, expectNoLeaks, randomTensor, testBackends, useBackend } from '@s2cpnet/core/testing';
+import {
+  checkWeightGradients,
+  expectClose,
+  expectGradientsMatch,
+  expectNoLeaks,
+  perturbWeights,
+  randomTensor,
+  randomTokens,
+  reference64,
+  testBackends,
+  useBackend,
+} from '@s2cpnet/core/testing';
 import { TransformerCaptionDecoder, type CaptionDecoderState } from './decoder';
 import { captionDecoderLayerTypes, type CaptionDecoderLayerType } from './config';
 import { captionDecoderParameterCount } from './size';
-import { checkWeightGradients, randomTokens, randomizeWeights } from './testing/helpers';
 import * as ref from './testing/reference64';
 
 const sizes = { vocabSize: 13, memoryWidth: 6, dim: 8, numLayers: 2, numHeads: 2, ffnDim: 12, maxLength: 7 };
@@ -16,7 +26,7 @@ const length = 5;
 function makeDecoder(layerType: CaptionDecoderLayerType, dropout = 0, seed = 21): TransformerCaptionDecoder {
   const decoder = new TransformerCaptionDecoder({ ...sizes, layerType, dropout, seed });
   decoder.ensureBuilt([null, sizes.memoryWidth]);
-  randomizeWeights(decoder, seed + 1, 0.1);
+  perturbWeights(decoder, seed + 1, 0.1);
   return decoder;
 }
 
@@ -66,7 +76,7 @@ for (const backend of testBackends()) {
           tf.dispose([out.logits, ...out.crossAttention!]);
           return { logits: values.logits, attention: values.attention };
         });
-        const weights = ref.readWeights(decoder);
+        const weights = reference64.readWeights(decoder);
         const memoryRows = memory.arraySync();
         const tokenRows = tokens.arraySync();
         const shape = { layerType, dim: sizes.dim, numLayers: sizes.numLayers, numHeads: sizes.numHeads };

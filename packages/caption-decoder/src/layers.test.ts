@@ -1,8 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectClose, expectGradientsMatch, expectNoLeaks, randomTensor, testBackends, useBackend } from '@s2cpnet/core/testing';
+import {
+  checkWeightGradients,
+  expectClose,
+  expectGradientsMatch,
+  expectNoLeaks,
+  perturbWeights,
+  randomTensor,
+  reference64,
+  testBackends,
+  useBackend,
+} from '@s2cpnet/core/testing';
 import { GatedDecoderLayer, PlainDecoderLayer } from './layers';
-import { checkWeightGradients, matrices, randomizeWeights } from './testing/helpers';
 import * as ref from './testing/reference64';
 
 const dim = 8;
@@ -24,14 +33,14 @@ for (const backend of testBackends()) {
       let layer: GatedDecoderLayer | PlainDecoderLayer;
       let words: tf.Tensor3D;
       let memory: tf.Tensor3D;
-      let weights: ref.Weights;
+      let weights: reference64.Weights;
 
       beforeAll(() => {
         const args = { dim, numHeads, ffnDim, dropout: 0.1, seed: 11 };
         layer = kind === 'plain' ? new PlainDecoderLayer(args) : new GatedDecoderLayer({ ...args, gate: gate as 'paper' | 'reference' });
         layer.ensureBuilt([null, dim]);
-        randomizeWeights(layer, 5, 0.1);
-        weights = ref.readWeights(layer);
+        perturbWeights(layer, 5, 0.1);
+        weights = reference64.readWeights(layer);
         words = randomTensor([batch, length, dim], 1) as tf.Tensor3D;
         memory = randomTensor([batch, memoryTokens, dim], 2) as tf.Tensor3D;
       });
@@ -47,8 +56,8 @@ for (const backend of testBackends()) {
           y.dispose();
           return values;
         });
-        const w = matrices(words);
-        const m = matrices(memory);
+        const w = reference64.matrices(words);
+        const m = reference64.matrices(memory);
         const expected = w.map((rows, b) =>
           kind === 'plain'
             ? ref.plainLayer(rows, m[b]!, weights, '', numHeads).output
@@ -95,8 +104,8 @@ for (const backend of testBackends()) {
       it('matches the float64 gate', () => {
         const layer = new GatedDecoderLayer({ dim, numHeads, ffnDim, dropout: 0, seed: 3, gate });
         layer.ensureBuilt([null, dim]);
-        randomizeWeights(layer, 8, 0.1);
-        const weights = ref.readWeights(layer);
+        perturbWeights(layer, 8, 0.1);
+        const weights = reference64.readWeights(layer);
         const text = randomTensor([3, dim], 21, 2);
         const visual = randomTensor([3, dim], 22, 2);
         const input = randomTensor([3, dim], 23, 2);

@@ -6,11 +6,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, registerCoreLayers, type S2Layer } from '@s2cpnet/core';
-import { expectClose, expectNoLeaks, randomTensor, testBackends, useBackend } from '@s2cpnet/core/testing';
+import { copyWeightsByPath, expectClose, expectNoLeaks, randomTensor, testBackends, useBackend } from '@s2cpnet/core/testing';
 import { createCategoryHead, defaultCategoryHeads, type CategoryHeadComponent, type CategoryHeadConfig } from './factory';
 import { nounSequenceTargets } from './next-noun';
 import { registerCategoryDecoderLayers } from './register';
-import { copyWeightsByPath } from './testing/helpers';
 
 const images = 2;
 const memoryTokens = 4;

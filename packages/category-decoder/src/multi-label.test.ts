@@ -1,12 +1,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectClose, expectGradientsMatch, expectNoLeaks, randomTensor, testBackends, useBackend } from '@s2cpnet/core/testing';
+import {
+  checkWeightGradients,
+  expectClose,
+  expectGradientsMatch,
+  expectNoLeaks,
+  perturbWeights,
+  randomTensor,
+  reference64,
+  testBackends,
+  useBackend,
+} from '@s2cpnet/core/testing';
 import { binaryCrossEntropyWithLogits } from './loss';
 import { MultiLabelCategoryDecoder } from './multi-label';
 import { predictCategories } from './predict';
 import { QueryDecoderLayer } from './query-decoder-layer';
 import { multiLabelParameterCount } from './size';
-import { checkWeightGradients, randomizeWeights } from './testing/helpers';
 import * as ref from './testing/reference64';
 
 const sizes = { numClasses: 5, memoryWidth: 6, dim: 8, numHeads: 2, ffnDim: 12 };
@@ -33,13 +42,13 @@ for (const backend of testBackends()) {
       beforeAll(() => {
         head = new MultiLabelCategoryDecoder({ ...sizes, classifier, dropout: 0.1, seed: 3 });
         head.ensureBuilt([null, sizes.memoryWidth]);
-        randomizeWeights(head, 4, 0.1);
+        perturbWeights(head, 4, 0.1);
       });
       afterAll(() => head.dispose());
 
       it('matches the float64 equations', () => {
         const logits = expectNoLeaks(() => values(head.logits(memory)));
-        const weights = ref.readWeights(head);
+        const weights = reference64.readWeights(head);
         const rows = memory.arraySync();
         const expected = rows.map((m) => ref.multiLabelLogits(weights, sizes.numHeads, m, classifier));
         expectClose(logits, expected.flat(), 1e-5);
@@ -95,8 +104,8 @@ for (const backend of testBackends()) {
     it('runs the query decoder layer as the float64 post-norm equations (with and without a causal mask)', () => {
       const layer = new QueryDecoderLayer({ dim: 8, numHeads: 2, ffnDim: 12, dropout: 0, seed: 9 });
       layer.ensureBuilt([null, 8]);
-      randomizeWeights(layer, 10, 0.1);
-      const weights = ref.readWeights(layer);
+      perturbWeights(layer, 10, 0.1);
+      const weights = reference64.readWeights(layer);
       const x = randomTensor([2, 3, 8], 11) as tf.Tensor3D;
       const m = randomTensor([2, 4, 8], 12) as tf.Tensor3D;
       for (const causal of [false, true]) {

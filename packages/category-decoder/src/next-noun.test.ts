@@ -1,10 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectClose, expectGradientsMatch, expectNoLeaks, randomTensor, testBackends, useBackend } from '@s2cpnet/core/testing';
+import {
+  checkWeightGradients,
+  expectClose,
+  expectGradientsMatch,
+  expectNoLeaks,
+  perturbWeights,
+  randomTensor,
+  reference64,
+  testBackends,
+  useBackend,
+} from '@s2cpnet/core/testing';
 import { NextNounCategoryDecoder, nounSequenceTargets } from './next-noun';
 import { predictNounSequence } from './predict';
 import { nextNounParameterCount } from './size';
-import { checkWeightGradients, randomizeWeights } from './testing/helpers';
 import * as ref from './testing/reference64';
 
 const sizes = { vocabSize: 10, memoryWidth: 6, dim: 8, numLayers: 2, numHeads: 2, ffnDim: 12, maxNouns: 4 };
@@ -43,7 +52,7 @@ for (const backend of testBackends()) {
       await useBackend(backend);
       head = new NextNounCategoryDecoder({ ...sizes, dropout: 0.1, seed: 2 });
       head.ensureBuilt([null, sizes.memoryWidth]);
-      randomizeWeights(head, 3, 0.1);
+      perturbWeights(head, 3, 0.1);
       memory = randomTensor([images, 3, sizes.memoryWidth], 4) as tf.Tensor3D;
       targets = nounSequenceTargets(nounLists, { maxNouns: sizes.maxNouns, endId: END, padId: PAD });
     });
@@ -67,7 +76,7 @@ for (const backend of testBackends()) {
         l.dispose();
         return v;
       });
-      const weights = ref.readWeights(head);
+      const weights = reference64.readWeights(head);
       const memoryRows = memory.arraySync();
       (targets.arraySync() as number[][]).forEach((row, b) => {
         const inputs = [START, ...row.slice(0, -1)];

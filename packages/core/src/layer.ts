@@ -140,10 +140,21 @@ export abstract class S2Layer extends tfl.layers.Layer {
    */
   override dispose(): ReturnType<tfl.layers.Layer['dispose']> {
     let numDisposedVariables = 0;
-    for (const { variable } of this.namedWeights()) {
+    const own = [...this._trainableWeights, ...this.ownNonTrainable];
+    for (const variable of own) {
       if (!(variable as unknown as { val: tf.Variable }).val.isDisposed) {
         variable.dispose();
         numDisposedVariables += 1;
+      }
+    }
+    // children free their own weights and whatever else they hold (e.g. an encoder's folded inference weights)
+    for (const child of this.childLayers.values()) {
+      if (child instanceof S2Layer) numDisposedVariables += child.dispose().numDisposedVariables;
+      else for (const variable of child.weights) {
+        if (!(variable as unknown as { val: tf.Variable }).val.isDisposed) {
+          variable.dispose();
+          numDisposedVariables += 1;
+        }
       }
     }
     return { refCountAfterDispose: 0, numDisposedVariables };

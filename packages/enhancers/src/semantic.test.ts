@@ -1,21 +1,25 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, ShapeError } from '@s2cpnet/core';
-import { expectClose, expectGradientsMatch, expectNoLeaks, testBackends, useBackend } from '@s2cpnet/core/testing';
-import { SemanticEnhancer, registerEnhancerLayers } from './index';
-import { SemanticEnhancer as SemanticFromSubpath } from './semantic';
 import {
-  WeightTable,
   disposeWeights,
+  expectClose,
+  expectGradientsMatch,
+  expectNoLeaks,
   loadWeights,
-  randomInput,
   randomizeWeights,
+  randomTensor,
   rebuildFromConfig,
   referenceGradientCheck,
   saveWeights,
-  weightGradients,
+  testBackends,
+  useBackend,
   weightedSum,
-} from './testing/fixtures/layer-helpers';
+  weightGradients,
+  WeightTable,
+} from '@s2cpnet/core/testing';
+import { SemanticEnhancer, registerEnhancerLayers } from './index';
+import { SemanticEnhancer as SemanticFromSubpath } from './semantic';
 import { referenceSemantic, referenceSemanticGate, type Image } from './testing/fixtures/reference-enhancers';
 
 const BATCH = 2;
@@ -86,7 +90,7 @@ for (const backend of testBackends()) {
       it('matches Eq. 1-2 computed in float64', () => {
         const layer = make(variant, 1);
         randomizeWeights(layer, 2);
-        const x = randomInput([BATCH, GRID, GRID, CHANNELS], 3) as tf.Tensor4D;
+        const x = randomTensor([BATCH, GRID, GRID, CHANNELS], 3) as tf.Tensor4D;
         const [actual, gate] = expectNoLeaks(() => {
           const y = layer.enhance(x);
           const w = layer.channelGate(x);
@@ -106,9 +110,9 @@ for (const backend of testBackends()) {
       it('has input and weight gradients that agree with finite differences', () => {
         const layer = make(variant, 4);
         randomizeWeights(layer, 5);
-        const x = randomInput([BATCH, GRID, GRID, CHANNELS], 6);
+        const x = randomTensor([BATCH, GRID, GRID, CHANNELS], 6);
         const channelsOut = layer.outputChannels;
-        const r = randomInput([BATCH, GRID, GRID, channelsOut], 7);
+        const r = randomTensor([BATCH, GRID, GRID, channelsOut], 7);
         const images = x.arraySync() as Image[];
         const weights = r.arraySync();
         expectNoLeaks(() => {
@@ -128,7 +132,7 @@ for (const backend of testBackends()) {
 
       it('round-trips its config and its weights (save by path, load into a rebuilt layer)', async () => {
         const layer = make(variant, 8);
-        const x = randomInput([BATCH, GRID, GRID, CHANNELS], 9) as tf.Tensor4D;
+        const x = randomTensor([BATCH, GRID, GRID, CHANNELS], 9) as tf.Tensor4D;
         const fresh = rebuildFromConfig(layer);
         fresh.ensureBuilt([null, GRID, GRID, CHANNELS]);
         expect(fresh.getConfig()).toMatchObject({ ...layer.getConfig(), name: fresh.name });

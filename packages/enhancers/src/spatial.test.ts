@@ -1,21 +1,25 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, ShapeError } from '@s2cpnet/core';
-import { expectClose, expectGradientsMatch, expectNoLeaks, testBackends, useBackend } from '@s2cpnet/core/testing';
-import { SpatialEnhancer, registerEnhancerLayers, type SpatialEnhancerArgs } from './index';
-import { SpatialEnhancer as SpatialFromSubpath } from './spatial';
 import {
-  WeightTable,
   disposeWeights,
+  expectClose,
+  expectGradientsMatch,
+  expectNoLeaks,
   loadWeights,
-  randomInput,
   randomizeWeights,
+  randomTensor,
   rebuildFromConfig,
   referenceGradientCheck,
   saveWeights,
-  weightGradients,
+  testBackends,
+  useBackend,
   weightedSum,
-} from './testing/fixtures/layer-helpers';
+  weightGradients,
+  WeightTable,
+} from '@s2cpnet/core/testing';
+import { SpatialEnhancer, registerEnhancerLayers, type SpatialEnhancerArgs } from './index';
+import { SpatialEnhancer as SpatialFromSubpath } from './spatial';
 import { referenceLowPass, referenceSpatial, type Image } from './testing/fixtures/reference-enhancers';
 
 const BATCH = 2;
@@ -100,7 +104,7 @@ for (const backend of testBackends()) {
       it('matches Eq. 3-5 computed in float64 (a moved away from 0.5 so that the branch choice matters)', () => {
         const layer = make(args, 1);
         randomizeWeights(layer, 2);
-        const x = randomInput([BATCH, GRID, GRID, CHANNELS], 3) as tf.Tensor4D;
+        const x = randomTensor([BATCH, GRID, GRID, CHANNELS], 3) as tf.Tensor4D;
         const [actual, low] = expectNoLeaks(() => {
           const y = layer.enhance(x);
           const l = layer.lowPass(x);
@@ -123,8 +127,8 @@ for (const backend of testBackends()) {
         const layer = make(args, 4);
         randomizeWeights(layer, 5);
         // Spread 3: channel gaps well above the finite-difference step, so channel min/max keep their argument.
-        const x = randomInput([BATCH, GRID, GRID, CHANNELS], 6, 3);
-        const r = randomInput([BATCH, GRID, GRID, layer.outputChannels], 7);
+        const x = randomTensor([BATCH, GRID, GRID, CHANNELS], 6, 3);
+        const r = randomTensor([BATCH, GRID, GRID, layer.outputChannels], 7);
         const images = x.arraySync() as Image[];
         const weights = r.arraySync();
         const options = { lowPassGrid: layer.lowPassGrid, alphaBranch: layer.alphaBranch };
@@ -147,7 +151,7 @@ for (const backend of testBackends()) {
 
       it('round-trips its config and its weights (save by path, load into a rebuilt layer)', async () => {
         const layer = make(args, 8);
-        const x = randomInput([BATCH, GRID, GRID, CHANNELS], 9) as tf.Tensor4D;
+        const x = randomTensor([BATCH, GRID, GRID, CHANNELS], 9) as tf.Tensor4D;
         const fresh = rebuildFromConfig(layer);
         fresh.ensureBuilt([null, GRID, GRID, CHANNELS]);
         expect(fresh.getConfig()).toMatchObject({ ...layer.getConfig(), name: fresh.name });
@@ -169,7 +173,7 @@ for (const backend of testBackends()) {
       const background = make({ inputChannels: CHANNELS, outputChannels: OUTPUT }, 21);
       const foreground = make({ inputChannels: CHANNELS, outputChannels: OUTPUT, alphaBranch: 'foreground' }, 21);
       expect(Array.from(background.alpha.read().dataSync())).toEqual([0.5]);
-      const x = randomInput([BATCH, GRID, GRID, CHANNELS], 22) as tf.Tensor4D;
+      const x = randomTensor([BATCH, GRID, GRID, CHANNELS], 22) as tf.Tensor4D;
       expectClose(outputValues(foreground, x), outputValues(background, x));
       x.dispose();
       disposeWeights(background);
@@ -183,7 +187,7 @@ for (const backend of testBackends()) {
       randomizeWeights(reference, 32);
       expectNoLeaks(() =>
         tf.tidy(() => {
-          const small = randomInput([1, 2, 1, 2, 1, CHANNELS], 33);
+          const small = randomTensor([1, 2, 1, 2, 1, CHANNELS], 33);
           const replicated = tf.reshape(tf.mul(small, tf.ones([1, 1, 2, 1, 2, 1])), [1, 4, 4, CHANNELS]) as tf.Tensor4D;
           const { background, foreground } = reference.saliencyGates(replicated);
           expectClose(background, tf.fill([1, 4, 4, 1], 0.5));

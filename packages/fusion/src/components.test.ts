@@ -4,9 +4,20 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { expectClose, expectGradientsMatch, expectNoLeaks, testBackends, useBackend } from '@s2cpnet/core/testing';
+import {
+  disposeWeights,
+  expectClose,
+  expectGradientsMatch,
+  expectNoLeaks,
+  randomizeWeights,
+  randomTensor,
+  referenceGradientCheck,
+  testBackends,
+  useBackend,
+  weightedSum,
+  WeightTable,
+} from '@s2cpnet/core/testing';
 import { BottleneckMergeBlock, CoarseGate, CrossViewUnit, ReferenceCoarseGate, ResidualMergeBlock } from './index';
-import { WeightTable, disposeWeights, randomInput, randomizeWeights, referenceGradientCheck, weightedSum } from './testing/fixtures/layer-helpers';
 import {
   referenceBottleneckMerge,
   referenceGate,
@@ -33,8 +44,8 @@ for (const backend of testBackends()) {
     ])('%s coarse gate', (variant, Gate) => {
       it('matches the equation (weights and fused map)', () => {
         const gate = new Gate({ dim: DIM, seed: 3 });
-        const v1 = randomInput([BATCH, TOKENS, DIM], 1) as tf.Tensor3D;
-        const v2 = randomInput([BATCH, TOKENS, DIM], 2) as tf.Tensor3D;
+        const v1 = randomTensor([BATCH, TOKENS, DIM], 1) as tf.Tensor3D;
+        const v2 = randomTensor([BATCH, TOKENS, DIM], 2) as tf.Tensor3D;
         gate.ensureBuilt([null, 2 * DIM]);
         randomizeWeights(gate, 10);
         const { weights, fused } = expectNoLeaks(() => {
@@ -60,9 +71,9 @@ for (const backend of testBackends()) {
 
       it('has gradients that agree with finite differences', () => {
         const gate = new Gate({ dim: DIM, seed: 4 });
-        const v1 = randomInput([BATCH, TOKENS, DIM], 5);
-        const v2 = randomInput([BATCH, TOKENS, DIM], 6);
-        const r = randomInput([BATCH, TOKENS, DIM], 7);
+        const v1 = randomTensor([BATCH, TOKENS, DIM], 5);
+        const v2 = randomTensor([BATCH, TOKENS, DIM], 6);
+        const r = randomTensor([BATCH, TOKENS, DIM], 7);
         gate.ensureBuilt([null, 2 * DIM]);
         randomizeWeights(gate, 11);
         const [a, b, weights] = [v1.arraySync() as Tokens, v2.arraySync() as Tokens, r.arraySync()];
@@ -90,8 +101,8 @@ for (const backend of testBackends()) {
 
       it('matches the equations incl. multi-head attention, inference mode', () => {
         const unit = makeUnit(21);
-        const v1 = randomInput([BATCH, TOKENS, DIM], 22) as tf.Tensor3D;
-        const v2 = randomInput([BATCH, TOKENS, DIM], 23) as tf.Tensor3D;
+        const v1 = randomTensor([BATCH, TOKENS, DIM], 22) as tf.Tensor3D;
+        const v2 = randomTensor([BATCH, TOKENS, DIM], 23) as tf.Tensor3D;
         const [image, mask] = expectNoLeaks(() => {
           const out = unit.forward(v1, v2);
           const arrays = out.map((t) => t.arraySync());
@@ -108,10 +119,10 @@ for (const backend of testBackends()) {
 
       it('has input and weight gradients that agree with finite differences', () => {
         const unit = makeUnit(31);
-        const v1 = randomInput([BATCH, TOKENS, DIM], 32);
-        const v2 = randomInput([BATCH, TOKENS, DIM], 33);
-        const r1 = randomInput([BATCH, TOKENS, DIM], 34);
-        const r2 = randomInput([BATCH, TOKENS, DIM], 35);
+        const v1 = randomTensor([BATCH, TOKENS, DIM], 32);
+        const v2 = randomTensor([BATCH, TOKENS, DIM], 33);
+        const r1 = randomTensor([BATCH, TOKENS, DIM], 34);
+        const r2 = randomTensor([BATCH, TOKENS, DIM], 35);
         const loss = (a: tf.Tensor, b: tf.Tensor) => {
           const [x, y] = unit.forward(a as tf.Tensor3D, b as tf.Tensor3D);
           return tf.add(tf.sum(tf.mul(x, r1)), tf.sum(tf.mul(y, r2)));
@@ -138,8 +149,8 @@ for (const backend of testBackends()) {
 
       it('applies seeded dropout in training mode only', () => {
         const unit = makeUnit(41);
-        const v1 = randomInput([BATCH, TOKENS, DIM], 42) as tf.Tensor3D;
-        const v2 = randomInput([BATCH, TOKENS, DIM], 43) as tf.Tensor3D;
+        const v1 = randomTensor([BATCH, TOKENS, DIM], 42) as tf.Tensor3D;
+        const v2 = randomTensor([BATCH, TOKENS, DIM], 43) as tf.Tensor3D;
         expectNoLeaks(() => {
           const run = (options?: { training: boolean; dropoutSeed: number }) => {
             const out = unit.forward(v1, v2, options);
@@ -171,7 +182,7 @@ for (const backend of testBackends()) {
         const block = new Block({ channels: CHANNELS, seed: 51 });
         block.ensureBuilt([null, GRID, GRID, CHANNELS]);
         randomizeWeights(block, 52);
-        const x = randomInput([BATCH, GRID, GRID, CHANNELS], 53) as tf.Tensor4D;
+        const x = randomTensor([BATCH, GRID, GRID, CHANNELS], 53) as tf.Tensor4D;
         const actual = expectNoLeaks(() => {
           const y = block.forward(x);
           const values = y.arraySync();
@@ -189,8 +200,8 @@ for (const backend of testBackends()) {
         const block = new Block({ channels: CHANNELS, seed: 61 });
         block.ensureBuilt([null, GRID, GRID, CHANNELS]);
         randomizeWeights(block, 62);
-        const x = randomInput([BATCH, GRID, GRID, CHANNELS], 63);
-        const r = randomInput([BATCH, GRID, GRID, CHANNELS], 64);
+        const x = randomTensor([BATCH, GRID, GRID, CHANNELS], 63);
+        const r = randomTensor([BATCH, GRID, GRID, CHANNELS], 64);
         const [images, weights] = [x.arraySync() as number[][][][], r.arraySync()];
         expectNoLeaks(() => {
           // Small steps so that the ReLU kinks are rarely crossed.
@@ -210,7 +221,7 @@ for (const backend of testBackends()) {
         const block = new Block({ channels: CHANNELS, seed: 71 });
         block.ensureBuilt([null, GRID, GRID, CHANNELS]);
         randomizeWeights(block, 72);
-        const x = randomInput([BATCH, GRID, GRID, CHANNELS], 73) as tf.Tensor4D;
+        const x = randomTensor([BATCH, GRID, GRID, CHANNELS], 73) as tf.Tensor4D;
         const movingMean = () => block.namedWeights().filter((n) => n.path.endsWith('moving_mean')).map((n) => Array.from(n.variable.read().dataSync()));
         const before = movingMean();
         expectNoLeaks(() => {

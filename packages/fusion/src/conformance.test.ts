@@ -15,17 +15,19 @@ import {
   type FusionStrategy,
   type S2LayerArgs,
 } from '@s2cpnet/core';
-import { expectNoLeaks, testBackends, useBackend } from '@s2cpnet/core/testing';
-import { createFusion, defaultFusions, registerFusionLayers, type FusionConfig, type FusionLayer } from './index';
 import {
   disposeWeights,
+  expectNoLeaks,
   loadWeights,
-  randomInput,
   randomizeWeights,
+  randomTensor,
   rebuildFromConfig,
   saveWeights,
+  testBackends,
+  useBackend,
   weightGradients,
-} from './testing/fixtures/layer-helpers';
+} from '@s2cpnet/core/testing';
+import { createFusion, defaultFusions, registerFusionLayers, type FusionConfig, type FusionLayer } from './index';
 
 /** A user-defined strategy: memory = Linear(V1) + sigmoid(Linear(V2 -> 1)) * Linear(V2). */
 interface GatedSumConfig {
@@ -146,8 +148,8 @@ for (const backend of testBackends()) {
     });
 
     describe.each(strategyNames)('%s', (type) => {
-      const image = () => randomInput([BATCH, TOKENS, SIZES.imageChannels], 101) as tf.Tensor3D;
-      const mask = () => randomInput([BATCH, TOKENS, SIZES.maskChannels], 102) as tf.Tensor3D;
+      const image = () => randomTensor([BATCH, TOKENS, SIZES.imageChannels], 101) as tf.Tensor3D;
+      const mask = () => randomTensor([BATCH, TOKENS, SIZES.maskChannels], 102) as tf.Tensor3D;
 
       it('returns memory of the declared shape, through fuse and through tfjs apply', () => {
         const [x, m] = [image(), mask()];
@@ -169,7 +171,7 @@ for (const backend of testBackends()) {
       it('passes a gradient to every trainable weight (training mode)', () => {
         const [x, m] = [image(), mask()];
         const fusion = create(type, 2);
-        const r = randomInput([BATCH, TOKENS, fusion.memoryWidth], 103);
+        const r = randomTensor([BATCH, TOKENS, fusion.memoryWidth], 103);
         expectNoLeaks(() => {
           const { gradientMax } = weightGradients(fusion, () => tf.mul(fusion.fuse(x, fusion.usesMaskView ? m : null, { training: true, dropoutSeed: 4 }), r));
           const paths = Object.keys(gradientMax);

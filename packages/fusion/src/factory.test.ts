@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, S2CPNetError, ShapeError } from '@s2cpnet/core';
-import { testBackends, useBackend } from '@s2cpnet/core/testing';
+import { disposeWeights, testBackends, useBackend } from '@s2cpnet/core/testing';
 import {
   AddFusion,
   ConcatFusion,
@@ -13,7 +13,6 @@ import {
   registerFusionLayers,
   type FusionConfig,
 } from './index';
-import { disposeWeights } from './testing/fixtures/layer-helpers';
 
 const SIZES = { imageChannels: 6, maskChannels: 5, dim: 8, grid: 2, heads: 2, units: 1 };
 

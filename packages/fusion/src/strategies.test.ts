@@ -5,9 +5,20 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { expectClose, expectGradientsMatch, expectNoLeaks, testBackends, useBackend } from '@s2cpnet/core/testing';
+import {
+  disposeWeights,
+  expectClose,
+  expectGradientsMatch,
+  expectNoLeaks,
+  randomizeWeights,
+  randomTensor,
+  referenceGradientCheck,
+  testBackends,
+  useBackend,
+  weightedSum,
+  WeightTable,
+} from '@s2cpnet/core/testing';
 import { createFusion, type FusionConfig, type FusionLayer } from './index';
-import { WeightTable, disposeWeights, randomInput, randomizeWeights, referenceGradientCheck, weightedSum } from './testing/fixtures/layer-helpers';
 import {
   referenceAdd,
   referenceConcat,
@@ -89,8 +100,8 @@ for (const backend of testBackends()) {
 
       it('matches its equations (inference mode)', () => {
         const fusion = build();
-        const image = randomInput([BATCH, TOKENS, SIZES.imageChannels], 1) as tf.Tensor3D;
-        const mask = randomInput([BATCH, TOKENS, SIZES.maskChannels], 2) as tf.Tensor3D;
+        const image = randomTensor([BATCH, TOKENS, SIZES.imageChannels], 1) as tf.Tensor3D;
+        const mask = randomTensor([BATCH, TOKENS, SIZES.maskChannels], 2) as tf.Tensor3D;
         const actual = expectNoLeaks(() => {
           const memory = fusion.fuse(image, fusion.usesMaskView ? mask : null);
           const values = memory.arraySync();
@@ -108,9 +119,9 @@ for (const backend of testBackends()) {
 
       it('has input and weight gradients that agree with finite differences', () => {
         const fusion = build();
-        const image = randomInput([BATCH, TOKENS, SIZES.imageChannels], 3);
-        const mask = randomInput([BATCH, TOKENS, SIZES.maskChannels], 4);
-        const r = randomInput([BATCH, TOKENS, fusion.memoryWidth], 5);
+        const image = randomTensor([BATCH, TOKENS, SIZES.imageChannels], 3);
+        const mask = randomTensor([BATCH, TOKENS, SIZES.maskChannels], 4);
+        const r = randomTensor([BATCH, TOKENS, fusion.memoryWidth], 5);
         const [imageArray, maskArray, rArray] = [image, mask, r].map((t) => t.arraySync() as Tokens);
         const loss = (a: tf.Tensor, b: tf.Tensor) => tf.mul(fusion.fuse(a as tf.Tensor3D, b as tf.Tensor3D), r);
         expectNoLeaks(() => {

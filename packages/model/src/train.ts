@@ -90,7 +90,8 @@ export interface TrainResult {
   bestDir: string;
 }
 
-function trainableVariables(model: S2CPNet): NamedVariable[] {
+/** The model's trainable weights with their paths, as the optimiser and `trainStep` take them. */
+export function trainableVariables(model: S2CPNet): NamedVariable[] {
   const trainable = new Set(model.trainableWeights);
   return model
     .namedWeights()
@@ -272,6 +273,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     if (state.batchInEpoch > 0 && state.run.partial) sums = state.run.partial as typeof sums;
     let index = 0;
     const resumedAtBatch = state.batchInEpoch;
+    const samplesAtStart = sums.samples;
     for await (const batch of pipeline.epoch(epoch)) {
       if (index++ < state.batchInEpoch) continue; // resume inside an epoch: same order, skip what was done
       const inputs = batchInputs(model, batch);
@@ -295,7 +297,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       sums.samples += Array.from(batch.captionCounts).reduce((a, b) => a + b, 0);
       state.batchInEpoch = index;
       const elapsed = (Date.now() - epochStart) / 1000;
-      const rate = sums.samples / Math.max(elapsed, 1e-6);
+      const rate = (sums.samples - samplesAtStart) / Math.max(elapsed, 1e-6);
       options.onProgress?.({
         epoch: epoch + 1,
         batch: index,
@@ -310,6 +312,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (options.signal?.aborted) {
         state.epoch = epoch;
         await save(lastDir, { run: { ...state.run, partial: sums } });
+        optimizer.dispose();
         throw new InterruptedError(`training interrupted at epoch ${epoch + 1}, batch ${index}/${batchesPerEpoch}: saved ${lastDir}; continue with --resume`);
       }
     }
@@ -333,7 +336,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       val: scores,
       improved: verdict.improved,
       seconds: (Date.now() - epochStart) / 1000,
-      samplesPerSecond: sums.samples / Math.max((Date.now() - epochStart) / 1000, 1e-6),
+      samplesPerSecond: (sums.samples - samplesAtStart) / Math.max((Date.now() - epochStart) / 1000, 1e-6),
     };
     if (verdict.decay) optimizer.learningRate *= schedule.options.factor;
     history.push(record);
@@ -354,6 +357,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     await save(lastDir);
     if (done) break;
   }
+  optimizer.dispose();
   return { model, prepared, history, bestEpoch: schedule.bestEpoch + 1, bestScore: schedule.best, stoppedBecause, lastDir, bestDir };
 }
 

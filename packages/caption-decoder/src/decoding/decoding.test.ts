@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SeededRng, type CaptionDecoder } from '@s2cpnet/core';
-import { expectNoLeaks, randomTensor, testBackends, useBackend } from '@s2cpnet/core/testing';
+import { expectNoLeaks, perturbWeights, randomTensor, testBackends, useBackend } from '@s2cpnet/core/testing';
 import { TransformerCaptionDecoder, type CaptionDecoderState } from '../decoder';
-import { randomizeWeights } from '../testing/helpers';
 import { TableDecoder, tableMemory } from '../testing/table-decoder';
 import { beamSearch, greedyDecode, lengthPenaltyFactor, type DecodedCaption } from './index';
 
@@ -167,7 +166,7 @@ for (const backend of testBackends()) {
       beforeAll(() => {
         decoder = new TransformerCaptionDecoder({ vocabSize: 12, memoryWidth: 6, dim: 8, numLayers: 2, numHeads: 2, ffnDim: 12, maxLength: 10, dropout: 0.1, seed: 4 });
         decoder.ensureBuilt([null, 6]);
-        randomizeWeights(decoder, 9, 0.5);
+        perturbWeights(decoder, 9, 0.5);
         memory = randomTensor([3, 5, 6], 2) as tf.Tensor3D;
       });
       afterAll(() => {

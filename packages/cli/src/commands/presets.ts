@@ -14,7 +14,7 @@ export const presetsCommand: Command = {
   usage: 's2cpnet presets [--json] [--no-params]',
   async run(argv, context) {
     const { values } = parseArgs({ args: argv, strict: true, options: { json: { type: 'boolean', default: false }, 'no-params': { type: 'boolean', default: false } } });
-    if (!values['no-params']) await initBackend({ ...context.backend, backend: context.backend?.backend ?? 'cpu' });
+    if (!values['no-params']) await initBackend({ ...context.backend });
     const rows = PRESET_NAMES.map((name) => {
       const p = PRESETS[name];
       let parameters: number | null = null;

@@ -23,10 +23,10 @@ describe('demo report in headless Chromium', () => {
     'a short demo writes report.html and scores.json; images, captions and charts render',
     async () => {
       const err: string[] = [];
-      // a shortened demo (few images, a 20-second training budget): this checks the report, not the scores
+      // a shortened demo (120 images, one epoch): this checks the report, not the scores
       const corpus = await runDemo(
         { stdout: () => {}, stderr: (t) => void err.push(t), isTTY: false, cwd: out, signal: new AbortController().signal },
-        { out, seed: 3, images: 120, trainMinutes: 0.3 },
+        { out, seed: 3, images: 120, epochs: 1 },
       );
       expect(Object.keys(corpus)).toEqual(['Bleu_1', 'Bleu_2', 'Bleu_3', 'Bleu_4', 'METEOR', 'ROUGE_L', 'CIDEr', 'Sm']);
       const scores = JSON.parse(readFileSync(path.join(out, 'scores.json'), 'utf8'));

@@ -127,7 +127,8 @@ export class BatchNorm extends S2Layer {
   constructor(args: BatchNormArgs) {
     super(args);
     this.channels = args.channels;
-    this.momentum = args.momentum ?? 0.99;
+    // 0.9 (PyTorch's update rate 0.1): the moving averages must keep up with weights that move fast in short CPU runs
+    this.momentum = args.momentum ?? 0.9;
     this.epsilon = args.epsilon ?? 1e-3;
   }
 

@@ -69,7 +69,7 @@ export class ConvBn extends S2Layer {
     this.depthwise = args.depthwise ?? false;
     this.activation = args.activation ?? 'relu';
     this.batchNormEpsilon = args.batchNormEpsilon ?? 1e-3;
-    this.batchNormMomentum = args.batchNormMomentum ?? 0.99;
+    this.batchNormMomentum = args.batchNormMomentum ?? 0.9;
     this.conv = this.child(
       'conv',
       new Conv2D({
