@@ -187,6 +187,13 @@ export class S2CPNet extends S2Layer {
   /** Memory [B,N,D] from pixels (or cached features) of both views. */
   memory(inputs: Pick<StepInputs, 'images' | 'masks' | 'imageFeatures' | 'maskFeatures'>, options?: ForwardOptions): tf.Tensor3D {
     return tf.tidy(() => {
+      if (this.config.useMaskView && inputs.images && inputs.masks && !inputs.imageFeatures && !inputs.maskFeatures) {
+        // Both views in one call: batch norm then sees the same statistics in training (one batch of both views)
+        // as its moving averages hold for inference. Two separate calls would normalise each view by its own batch
+        // statistics in training but by a blend of both at inference.
+        const views = this.encoder.encodeViews(inputs.images, inputs.masks, options);
+        return this.memoryFromFeatures(views.images, views.masks, options);
+      }
       const imageFeatures = inputs.imageFeatures ?? (inputs.images ? this.backboneFeatures(inputs.images, options) : null);
       if (!imageFeatures) throw new ShapeError('S2CPNet', 'images', 'expected images or imageFeatures');
       let maskFeatures: tf.Tensor4D | null = null;

@@ -75,7 +75,7 @@ export async function runDemo(
     maxEpochs: options.epochs,
     timeBudgetMinutes: options.trainMinutes,
     schedule: { factor: 0.2, patience: 3, stopPatience: 1000 },
-    validation: { beamSize: 1, maxImages: 50 },
+    validation: { beamSize: 1, maxImages: 100 },
     signal: context.signal,
     log: (line) => {
       bar.end();
