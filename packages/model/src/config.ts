@@ -12,6 +12,12 @@ export interface S2CPNetConfig {
   name: string;
   /** Backbone shared by both views; any `type` of the encoder factory map (`@s2cpnet/encoder`). */
   encoder: { type: string; [key: string]: unknown };
+  /**
+   * Pretrained backbone weights loaded into the encoder when training starts (not on resume: checkpoints hold
+   * every weight). `format` is detected from the path when omitted: a folder with `model.json` is a TF.js layers
+   * model, `.h5`/`.hdf5` Keras HDF5, `.safetensors` safetensors (torchvision names). Null: random initialisation.
+   */
+  encoderWeights?: { path: string; format?: 'tfjs-layers' | 'keras-hdf5' | 'safetensors' } | null;
   /** Read the mask view (the second input). */
   useMaskView: boolean;
   /** Semantic enhancer on the image view, or null. */
@@ -101,12 +107,21 @@ function expectNumber(value: unknown, jsonPath: string, options: { integer?: boo
 export function validateConfig(value: unknown, file?: string): S2CPNetConfig {
   if (!isObject(value)) throw new ConfigError('$', `expected a JSON object, found ${JSON.stringify(value)?.slice(0, 40)}`, { file });
   if (value.schemaVersion !== 1) throw new ConfigError('$.schemaVersion', `expected 1, found ${JSON.stringify(value.schemaVersion)}`, { file });
-  const known = new Set(['schemaVersion', 'name', 'encoder', 'useMaskView', 'semanticEnhancer', 'spatialEnhancer', 'fusion', 'categoryHead', 'captionDecoder', 'categoryLossWeight', 'seed']);
+  const known = new Set(['schemaVersion', 'name', 'encoder', 'encoderWeights', 'useMaskView', 'semanticEnhancer', 'spatialEnhancer', 'fusion', 'categoryHead', 'captionDecoder', 'categoryLossWeight', 'seed']);
   for (const key of Object.keys(value)) {
     if (!known.has(key)) throw new ConfigError(`$.${key}`, `unknown field; expected one of: ${[...known].join(', ')}`, { file });
   }
   if (typeof value.name !== 'string') throw new ConfigError('$.name', `expected a string, found ${JSON.stringify(value.name)}`, { file });
   expectTypedObject(value.encoder, '$.encoder', file);
+  if (value.encoderWeights !== undefined && value.encoderWeights !== null) {
+    const w = value.encoderWeights;
+    if (!isObject(w) || typeof w.path !== 'string' || w.path === '') {
+      throw new ConfigError('$.encoderWeights', `expected {"path": "...", "format"?: "tfjs-layers" | "keras-hdf5" | "safetensors"} or null, found ${JSON.stringify(w)}`, { file });
+    }
+    if (w.format !== undefined && !['tfjs-layers', 'keras-hdf5', 'safetensors'].includes(w.format as string)) {
+      throw new ConfigError('$.encoderWeights.format', `expected "tfjs-layers", "keras-hdf5" or "safetensors", found ${JSON.stringify(w.format)}`, { file });
+    }
+  }
   if (typeof value.useMaskView !== 'boolean') throw new ConfigError('$.useMaskView', `expected true or false, found ${JSON.stringify(value.useMaskView)}`, { file });
   if (value.semanticEnhancer !== null && !isObject(value.semanticEnhancer)) {
     throw new ConfigError('$.semanticEnhancer', `expected an object or null, found ${JSON.stringify(value.semanticEnhancer)}`, { file });

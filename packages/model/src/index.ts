@@ -18,3 +18,4 @@ export * from './tensor-file';
 export * from './checkpoint';
 export * from './inference';
 export * from './train';
+export * from './encoder-weights';

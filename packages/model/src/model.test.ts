@@ -11,6 +11,7 @@ import { buildS2CPNet } from './s2cpnet';
 import { saveCheckpoint, loadCheckpoint } from './checkpoint';
 import { captionBatch } from './inference';
 import { train } from './train';
+import { loadEncoderWeights } from './encoder-weights';
 import { tinyConfig, tinyPreparedDataset } from './testing/tiny';
 
 let root = '';
@@ -182,5 +183,33 @@ describe('training', () => {
     expect(resumed.history.map((h) => h.trainLoss)).toEqual(straight.history.map((h) => h.trainLoss));
     expect(resumedWeights).toEqual(straightWeights);
     resumed.model.dispose();
+  });
+});
+
+describe('pretrained encoder weights', () => {
+  const shared = [process.env.S2CPNET_SHARED_DIR, path.resolve(__dirname, '../../../../shared'), '/work/shared']
+    .filter((d): d is string => Boolean(d))
+    .map((d) => path.join(d, 'weights', 'mobilenet_v1_0.75_224'))
+    .find((d) => existsSync(path.join(d, 'model.json')));
+
+  it('reports a missing or unknown weights path clearly', async () => {
+    const model = buildS2CPNet(tinyConfig('baseline1'), { vocabSize: 20, numClasses: 0 });
+    await expect(loadEncoderWeights(model, { path: path.join(root, 'missing-weights') })).rejects.toThrow(/missing-weights: no such file or folder \(pretrained encoder weights\)/);
+    await fsp.writeFile(path.join(root, 'weights.bin'), 'x');
+    await expect(loadEncoderWeights(model, { path: path.join(root, 'weights.bin') })).rejects.toThrow(/unknown weight format/);
+    expect(() => validateConfig({ ...presetConfig('lite'), encoderWeights: { path: 'w', format: 'onnx' } })).toThrow(/\$\.encoderWeights\.format/);
+    model.dispose();
+  });
+
+  it.runIf(Boolean(shared))('the lite preset loads the pretrained MobileNetV1-0.75 into its shared backbone', async () => {
+    const model = buildS2CPNet(presetConfig('lite'), { vocabSize: 20, numClasses: 4 });
+    const stem = model.encoder.namedWeights()[0]!.variable;
+    const before = Array.from(stem.read().dataSync());
+    const report = await loadEncoderWeights(model, { path: shared! });
+    expect(report.assignedVariables).toBeGreaterThan(50);
+    const after = Array.from(stem.read().dataSync());
+    expect(after).not.toEqual(before);
+    expect(model.encoder.trainableWeights).toHaveLength(0); // lite freezes the backbone
+    model.dispose();
   });
 });

@@ -18,6 +18,7 @@ import { buildS2CPNet, type ComponentFactories, type S2CPNet } from './s2cpnet';
 import { Adam, PlateauSchedule, type NamedVariable } from './optimizer';
 import { loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint';
 import { captionBatch, type CaptionOptions, type CaptionResult } from './inference';
+import { loadEncoderWeights } from './encoder-weights';
 
 export interface TrainOptions {
   /** Folder written by `s2cpnet prepare` (or an already loaded prepared dataset). */
@@ -242,6 +243,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     log(`resuming ${options.runDir} at epoch ${state.epoch + 1}, batch ${state.batchInEpoch}, step ${state.step}`);
   } else {
     model = buildS2CPNet(options.config, { vocabSize: prepared.vocabulary.size, numClasses: prepared.categories.classes.length, factories: options.factories });
+    if (options.config.encoderWeights) {
+      const report = await loadEncoderWeights(model, options.config.encoderWeights);
+      log(`loaded ${report.assignedVariables} pretrained encoder weights (${report.scheme}) from ${report.source}`);
+    }
     state = { epoch: 0, batchInEpoch: 0, step: 0, learningRate: run.learningRate, schedule: { ...schedule.toJSON(), best: null }, run, history: [], finished: false };
     await fsp.writeFile(logFile, '');
   }

@@ -41,7 +41,7 @@ export const trainCommand: Command = {
   usage:
     's2cpnet train (--preset NAME | --config FILE) --data DIR [--out DIR] [--batch-size N] [--micro-batch N] [--lr X]\n' +
     '              [--epochs N] [--seed N] [--time-budget MINUTES] [--val-beam K] [--val-max N] [--feature-cache|--no-feature-cache]\n' +
-    '              [--resume] [--json]',
+    '              [--encoder-weights DIR|FILE] [--resume] [--json]',
   async run(argv: string[], context: CommandContext) {
     const { values } = parseArgs({
       args: argv,
@@ -59,6 +59,7 @@ export const trainCommand: Command = {
         'time-budget': { type: 'string' },
         'val-beam': { type: 'string' },
         'val-max': { type: 'string' },
+        'encoder-weights': { type: 'string' },
         'feature-cache': { type: 'boolean' },
         'no-feature-cache': { type: 'boolean' },
         resume: { type: 'boolean', default: false },
@@ -70,6 +71,13 @@ export const trainCommand: Command = {
     const config = values.config ? await readConfigFile(path.resolve(context.cwd, values.config)) : presetConfig(values.preset!);
     const seed = numberFlag(values.seed, '--seed', { integer: true });
     if (seed !== undefined) config.seed = seed;
+    if (values['encoder-weights']) config.encoderWeights = { path: path.resolve(context.cwd, values['encoder-weights']) };
+    if (config.encoder.freeze === 'all' && !config.encoderWeights && !values.resume) {
+      context.stderr(
+        `train: warning: the ${config.name} preset freezes its backbone but no pretrained weights were given ` +
+          '(--encoder-weights DIR|FILE): the frozen backbone stays random\n',
+      );
+    }
     const info = await initBackend({ ...context.backend });
     context.stderr(`train: backend ${info.backend} (${info.threads} thread${info.threads === 1 ? '' : 's'}), preset ${config.name}\n`);
     const outDir = path.resolve(context.cwd, values.out ?? path.join('runs', config.name));
