@@ -10,6 +10,7 @@ import {
   assertRank,
   dropout,
   sinusoidalTable,
+  embedTokens,
   type CaptionDecoder,
   type CaptionDecoderOutput,
   type DecodeStepOutput,
@@ -151,10 +152,8 @@ export class TransformerCaptionDecoder extends S2Layer implements CaptionDecoder
       );
     }
     return tf.tidy(() => {
-      const words = tf.mul(this.embedding.forward(tokens), Math.sqrt(this.dim));
-      const fixed = tf.tensor2d(this.sinusoid.subarray(offset * this.dim, (offset + length) * this.dim), [length, this.dim]);
-      const positions = tf.add(fixed, this.learnedPositions.forward(length, offset));
-      return dropout(tf.add(words, positions), this.dropoutRate, this.dropoutSeed(options, 'embedding')) as tf.Tensor3D;
+      const x = embedTokens(this.embedding, this.learnedPositions, this.sinusoid, tokens, offset);
+      return dropout(x, this.dropoutRate, this.dropoutSeed(options, 'embedding')) as tf.Tensor3D;
     });
   }
 

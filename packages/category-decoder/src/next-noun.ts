@@ -9,6 +9,7 @@ import {
   assertRank,
   dropout,
   sinusoidalTable,
+  embedTokens,
   type CategoryHead,
   type ForwardOptions,
   type KeyValue,
@@ -113,12 +114,9 @@ export class NextNounCategoryDecoder extends S2Layer implements CategoryHead {
   }
 
   private embed(tokens: tf.Tensor2D, offset: number, options: ForwardOptions): tf.Tensor3D {
-    const length = tokens.shape[1];
     return tf.tidy(() => {
-      const words = tf.mul(this.embedding.forward(tokens), Math.sqrt(this.dim));
-      const fixed = tf.tensor2d(this.sinusoid.subarray(offset * this.dim, (offset + length) * this.dim), [length, this.dim]);
-      const positions = tf.add(fixed, this.learnedPositions.forward(length, offset));
-      return dropout(tf.add(words, positions), this.dropoutRate, this.dropoutSeed(options, 'embedding')) as tf.Tensor3D;
+      const x = embedTokens(this.embedding, this.learnedPositions, this.sinusoid, tokens, offset);
+      return dropout(x, this.dropoutRate, this.dropoutSeed(options, 'embedding')) as tf.Tensor3D;
     });
   }
 

@@ -140,3 +140,24 @@ export class LearnedPositions2D extends S2Layer {
     return { ...super.getConfig(), grid: this.grid, dim: this.dim, seed: this.seed };
   }
 }
+
+/**
+ * Decoder input for token ids [B, T] at positions offset..offset+T-1 (Vaswani et al. 2017, plus learned positions):
+ * `sqrt(dim) * embedding(tokens) + sinusoidal(pos) + learned(pos)`, shape [B, T, dim]. `sinusoid` is a
+ * `sinusoidalTable(maxLength, dim)` the caller keeps. Dropout is the caller's.
+ */
+export function embedTokens(
+  embedding: { forward(ids: tf.Tensor): tf.Tensor; dim: number },
+  learnedPositions: LearnedPositions1D,
+  sinusoid: Float32Array,
+  tokens: tf.Tensor2D,
+  offset = 0,
+): tf.Tensor3D {
+  const dim = embedding.dim;
+  const length = tokens.shape[1];
+  return tf.tidy(() => {
+    const words = tf.mul(embedding.forward(tokens), Math.sqrt(dim));
+    const fixed = tf.tensor2d(sinusoid.subarray(offset * dim, (offset + length) * dim), [length, dim]);
+    return tf.add(words, tf.add(fixed, learnedPositions.forward(length, offset))) as tf.Tensor3D;
+  });
+}
