@@ -40,7 +40,8 @@ export const trainCommand: Command = {
   summary: 'Train S²CPNet or an ablation preset on a prepared dataset (resumable; checkpoints and a JSONL log)',
   usage:
     's2cpnet train (--preset NAME | --config FILE) --data DIR [--out DIR] [--batch-size N] [--micro-batch N] [--lr X]\n' +
-    '              [--epochs N] [--seed N] [--time-budget MINUTES] [--val-beam K] [--val-max N] [--feature-cache|--no-feature-cache]\n' +
+    '              [--epochs N] [--seed N] [--time-budget MINUTES]\n' +
+    '              [--lr-patience N] [--lr-factor X] [--stop-patience N] [--val-beam K] [--val-max N] [--feature-cache|--no-feature-cache]\n' +
     '              [--encoder-weights DIR|FILE] [--resume] [--json]',
   async run(argv: string[], context: CommandContext) {
     const { values } = parseArgs({
@@ -57,6 +58,9 @@ export const trainCommand: Command = {
         epochs: { type: 'string' },
         seed: { type: 'string' },
         'time-budget': { type: 'string' },
+        'lr-patience': { type: 'string' },
+        'lr-factor': { type: 'string' },
+        'stop-patience': { type: 'string' },
         'val-beam': { type: 'string' },
         'val-max': { type: 'string' },
         'encoder-weights': { type: 'string' },
@@ -92,6 +96,12 @@ export const trainCommand: Command = {
       maxEpochs: numberFlag(values.epochs, '--epochs', { integer: true, min: 1 }),
       seed,
       timeBudgetMinutes: numberFlag(values['time-budget'], '--time-budget', { min: 0 }),
+      // Spec defaults: lr x 1/5 after 5 epochs without a better val METEOR, stop after 20.
+      schedule: {
+        factor: numberFlag(values['lr-factor'], '--lr-factor', { min: 0 }) ?? 0.2,
+        patience: numberFlag(values['lr-patience'], '--lr-patience', { integer: true, min: 1 }) ?? 5,
+        stopPatience: numberFlag(values['stop-patience'], '--stop-patience', { integer: true, min: 1 }) ?? 20,
+      },
       validation: {
         beamSize: numberFlag(values['val-beam'], '--val-beam', { integer: true, min: 1 }) ?? 1,
         maxImages: numberFlag(values['val-max'], '--val-max', { integer: true, min: 1 }),
