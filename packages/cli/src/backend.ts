@@ -9,7 +9,11 @@ export type BackendName = (typeof BACKEND_NAMES)[number];
 export interface InitBackendOptions {
   /** Backend to use; default: `S2CPNET_BACKEND`, else the fastest available (tensorflow > wasm > cpu). */
   backend?: string;
-  /** wasm threads; default one per core (Node builds of tfjs-backend-wasm run single-threaded unless patched). */
+  /**
+   * wasm threads; default `S2CPNET_THREADS`, else one per core. More than one needs the `@s2cpnet/cli/wasm-threads`
+   * preload (`node --require @s2cpnet/cli/wasm-threads ...`; the `s2cpnet` command adds it itself): without it
+   * tfjs runs its single-threaded build under Node, and a note says so.
+   */
   threads?: number;
   /** Log lines (e.g. why a backend was skipped) go here. */
   log?: (line: string) => void;
@@ -77,10 +81,22 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
         notes.push(`@tensorflow/tfjs-backend-wasm: not available (${imported.reason})`);
       } else {
         const wasm = (await import('@tensorflow/tfjs-backend-wasm')) as typeof import('@tensorflow/tfjs-backend-wasm');
-        const threads = options.threads ?? Number(process.env.S2CPNET_THREADS ?? os.availableParallelism?.() ?? os.cpus().length);
-        if (Number.isFinite(threads) && threads >= 1) wasm.setThreadsCount(Math.floor(threads));
+        const threads = requestedThreads(options.threads);
+        const threaded = threads > 1 && wasmThreadsPreloaded();
+        if (threads > 1 && !threaded) {
+          notes.push(`wasm: ${threads} threads asked for, running 1: start node with --require @s2cpnet/cli/wasm-threads (the s2cpnet command does this itself)`);
+        }
+        tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threaded);
+        wasm.setThreadsCount(threaded ? threads : 1);
         if (await safeSetBackend('wasm')) chosen = 'wasm';
-        else notes.push('wasm: backend failed to initialise');
+        else if (threaded) {
+          // The threaded build depends on bundle internals; if it does not start, run single-threaded.
+          notes.push('wasm: the multi-threaded build failed to start; running 1 thread');
+          tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+          wasm.setThreadsCount(1);
+          if (await safeSetBackend('wasm')) chosen = 'wasm';
+          else notes.push('wasm: backend failed to initialise');
+        } else notes.push('wasm: backend failed to initialise');
       }
     } else {
       await import('@tensorflow/tfjs-backend-cpu');
@@ -94,6 +110,21 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   for (const note of notes) log(note);
   const kernels = registerS2CPNetKernels();
   return { backend: chosen, tfjsVersion: tf.version_core, threads: await backendThreads(chosen), notes, kernels };
+}
+
+/** Threads asked for: the option, else `S2CPNET_THREADS`, else one per core. */
+export function requestedThreads(option?: number, env: NodeJS.ProcessEnv = process.env): number {
+  const fromEnv = env.S2CPNET_THREADS;
+  const value = option ?? (fromEnv !== undefined && fromEnv !== '' ? Number(fromEnv) : (os.availableParallelism?.() ?? os.cpus().length));
+  if (!Number.isInteger(value) || value < 1) {
+    throw new BackendError(`threads must be a positive integer, found ${JSON.stringify(option ?? fromEnv)}${option === undefined ? ' (from S2CPNET_THREADS)' : ''}`);
+  }
+  return value;
+}
+
+/** True when this process was started with the `@s2cpnet/cli/wasm-threads` preload. */
+export function wasmThreadsPreloaded(): boolean {
+  return typeof (globalThis as { __s2cpnetWasmThreads?: unknown }).__s2cpnetWasmThreads === 'object';
 }
 
 async function safeSetBackend(name: string): Promise<boolean> {

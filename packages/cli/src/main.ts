@@ -21,7 +21,7 @@ function usage(): string {
 }
 
 /** Removes the global flags from argv and returns them. */
-function takeGlobalFlags(argv: string[]): { rest: string[]; backend?: string; threads?: number } {
+export function takeGlobalFlags(argv: string[]): { rest: string[]; backend?: string; threads?: number } {
   const rest: string[] = [];
   let backend: string | undefined;
   let threads: number | undefined;

@@ -70,14 +70,15 @@ export async function runDoctor(context: CommandContext): Promise<DoctorReport> 
     }
   }
   if (info.backend === 'cpu') warnings.push('running on the pure-JS cpu backend: 25-100x slower than wasm');
-  if (info.backend === 'wasm' && info.threads < (os.availableParallelism?.() ?? os.cpus().length)) {
-    info.notes.push(`wasm runs ${info.threads} thread(s) on ${os.cpus().length} cores (tfjs disables wasm threads under Node)`);
+  const cores = logicalCores();
+  if (info.backend === 'wasm' && info.threads < cores) {
+    info.notes.push(`wasm runs ${info.threads} thread(s) on ${cores} cores (set --threads / S2CPNET_THREADS; threads need the @s2cpnet/cli/wasm-threads preload, which the s2cpnet command adds)`);
   }
   const matmulGflops = await measureMatMulGflops(512, 5);
   return {
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
-    cpus: os.cpus().length,
+    cpus: cores,
     tfjsVersion: info.tfjsVersion,
     backend: info.backend,
     threads: info.threads,
@@ -113,3 +114,9 @@ export const doctorCommand: Command = {
     return ExitCode.ok;
   },
 };
+
+/** Logical cores; the wasm-threads preload doubles what os.cpus() reports, so prefer availableParallelism. */
+function logicalCores(): number {
+  const preload = (globalThis as { __s2cpnetWasmThreads?: { logicalCores?: number } }).__s2cpnetWasmThreads;
+  return preload?.logicalCores ?? os.availableParallelism?.() ?? os.cpus().length;
+}
