@@ -1,0 +1,296 @@
+/**
+ * The benchmark workloads of `s2cpnet bench`, at the sizes `bench/pytorch/bench.py` runs in PyTorch (same names),
+ * so the two can be compared workload by workload. Weights are random (speed does not depend on them) and seeded.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { createEncoder } from '@s2cpnet/encoder';
+import { createFusion } from '@s2cpnet/fusion';
+import { captionCrossEntropy, createCaptionDecoder } from '@s2cpnet/caption-decoder';
+import { Adam, buildS2CPNet, captionBatch, presetConfig, trainStep, trainableVariables, type S2CPNet } from '@s2cpnet/model';
+import { runMetricsBenchmark } from '@s2cpnet/metrics';
+
+/** What one repetition of a workload processes, for "per image" / "per sample" rates. */
+export interface WorkloadUnits {
+  /** Units per repetition (e.g. 8 images). */
+  count: number;
+  /** Singular name of a unit: 'batch', 'image', 'sample', 'step'. */
+  name: string;
+}
+
+export interface PreparedWorkload {
+  /** One repetition; resolves when its results are on the host. */
+  run(): Promise<void>;
+  dispose(): void;
+  /** Extra numbers worth reporting once the timed repetitions are done. */
+  extra?(): Record<string, number>;
+}
+
+export interface Workload {
+  name: string;
+  description: string;
+  units: WorkloadUnits;
+  /** Caption samples per repetition (training workloads), for samples/s. */
+  captionSamples?: number;
+  /** Heavy workloads get fewer repetitions by default. */
+  heavy?: boolean;
+  /** Counts FLOPs by profiling one repetition (false for non-tensor work such as metric scoring). */
+  countFlops: boolean;
+  prepare(): Promise<PreparedWorkload>;
+}
+
+/** UCM-sized vocabulary and noun classes (what `s2cpnet prepare` gives on UCM-captions). */
+const VOCAB = 274;
+const CLASSES = 91;
+/** Caption length of the training workloads: `<start>` + 19 words + `<end>` (T = 20 decoder inputs). */
+const CAPTION_TOKENS = 21;
+
+function variablesOf(layer: { trainableWeights: unknown[] }): tf.Variable[] {
+  return layer.trainableWeights.map((w) => (w as { val: tf.Variable }).val);
+}
+
+/** A forward+backward pass over `variables` of the mean of `loss()`; gradients are read back, then freed. */
+async function backward(loss: () => tf.Scalar, variables: tf.Variable[]): Promise<void> {
+  const { value, grads } = tf.variableGrads(loss, variables);
+  await value.data();
+  for (const g of Object.values(grads)) await g.data();
+  value.dispose();
+  tf.dispose(grads);
+}
+
+/** Deterministic caption ids [rows, T]: `<start>`=1, words 4..V-1, `<end>`=2, no padding. */
+function captionIds(rows: number, tokens: number, vocab: number): Int32Array {
+  const ids = new Int32Array(rows * tokens);
+  for (let r = 0; r < rows; r++) {
+    for (let t = 0; t < tokens; t++) {
+      ids[r * tokens + t] = t === 0 ? 1 : t === tokens - 1 ? 2 : 4 + ((r * 131 + t * 7919) % (vocab - 4));
+    }
+  }
+  return ids;
+}
+
+function multiHot(rows: number, classes: number): Float32Array {
+  return new Float32Array(rows * classes).map((_, i) => ((i * 2654435761) % 97 < 6 ? 1 : 0));
+}
+
+function backboneWorkload(kind: 'resnet50' | 'mobilenet', mode: 'forward' | 'train', batch: number): Workload {
+  const label = kind === 'resnet50' ? 'ResNet50' : 'MobileNetV1-0.75';
+  return {
+    name: `${kind}.${mode}.b${batch}`,
+    description: `${label} trunk, 224x224, batch ${batch}, ${mode === 'forward' ? 'inference' : 'forward+backward of all weights (batch-norm in training mode)'}`,
+    units: { count: 1, name: 'batch' },
+    heavy: kind === 'resnet50' && mode === 'train',
+    countFlops: true,
+    async prepare() {
+      const encoder = createEncoder(
+        kind === 'resnet50'
+          ? { type: 'resnet50', inputSize: 224, grid: 'native', freeze: 'none', seed: 1 }
+          : { type: 'mobilenet-v1', width: 0.75, inputSize: 224, grid: 'native', freeze: 'none', seed: 1 },
+      );
+      const x = tf.randomNormal([batch, 224, 224, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+      tf.dispose(tf.tidy(() => encoder.encode(tf.slice(x, [0, 0, 0, 0], [1, 224, 224, 3]) as tf.Tensor4D, { training: false }))); // builds the weights
+      const variables = variablesOf(encoder);
+      return {
+        async run() {
+          if (mode === 'forward') {
+            const y = tf.tidy(() => encoder.encode(x, { training: false }));
+            await y.data();
+            y.dispose();
+          } else {
+            await backward(() => tf.mean(tf.square(encoder.encode(x, { training: true }))) as tf.Scalar, variables);
+          }
+        },
+        dispose() {
+          x.dispose();
+          encoder.dispose();
+        },
+      };
+    },
+  };
+}
+
+const cvffWorkload: Workload = {
+  name: 'cvff.train.b8',
+  description: 'CVFF at paper size (d 512, 3 units, 8 heads, 14x14 grid; views of 2048 and 512 channels), batch 8, forward+backward',
+  units: { count: 1, name: 'batch' },
+  countFlops: true,
+  async prepare() {
+    const fusion = createFusion({ type: 'cvff', imageChannels: 2048, maskChannels: 512, grid: 14, dim: 512, heads: 8, units: 3, ffnMultiplier: 4, dropout: 0.1, seed: 1 });
+    const image = tf.randomNormal([8, 196, 2048], 0, 1, 'float32', 2) as tf.Tensor3D;
+    const mask = tf.randomNormal([8, 196, 512], 0, 1, 'float32', 3) as tf.Tensor3D;
+    tf.dispose(tf.tidy(() => fusion.fuse(tf.slice(image, [0, 0, 0], [1, 196, 2048]) as tf.Tensor3D, tf.slice(mask, [0, 0, 0], [1, 196, 512]) as tf.Tensor3D, { training: false })));
+    const variables = variablesOf(fusion);
+    let step = 0;
+    return {
+      run: () => backward(() => tf.mean(tf.square(fusion.fuse(image, mask, { training: true, dropoutSeed: ++step }))) as tf.Scalar, variables),
+      dispose() {
+        tf.dispose([image, mask]);
+        fusion.dispose();
+      },
+    };
+  },
+};
+
+const decoderWorkload: Workload = {
+  name: 'decoder.train.b8x5',
+  description: 'gated caption decoder at paper size (3 layers, d 512, 8 heads, vocab 274), 8 images x 5 captions, T 20, memory 196x1024, forward+backward',
+  units: { count: 1, name: 'batch' },
+  captionSamples: 40,
+  countFlops: true,
+  async prepare() {
+    const decoder = createCaptionDecoder({ type: 'gated', vocabSize: VOCAB, memoryWidth: 1024, dim: 512, numLayers: 3, numHeads: 8, dropout: 0.1, maxLength: 32, seed: 1 });
+    const memory = tf.randomNormal([8, 196, 1024], 0, 1, 'float32', 4) as tf.Tensor3D;
+    const rows = tf.tensor2d(captionIds(40, CAPTION_TOKENS, VOCAB), [40, CAPTION_TOKENS], 'int32');
+    const input = tf.slice(rows, [0, 0], [40, CAPTION_TOKENS - 1]) as tf.Tensor2D;
+    const target = tf.slice(rows, [0, 1], [40, CAPTION_TOKENS - 1]) as tf.Tensor2D;
+    tf.dispose(tf.tidy(() => decoder.forward(tf.slice(memory, [0, 0, 0], [1, 196, 1024]) as tf.Tensor3D, tf.slice(input, [0, 0], [1, 4]) as tf.Tensor2D, { training: false }).logits));
+    const variables = variablesOf(decoder as unknown as { trainableWeights: unknown[] });
+    let step = 0;
+    return {
+      run: () =>
+        backward(() => {
+          const { logits } = decoder.forward(memory, input, { training: true, captionsPerImage: 5, dropoutSeed: ++step } as never);
+          return captionCrossEntropy(logits, target, 0);
+        }, variables),
+      dispose() {
+        tf.dispose([memory, rows, input, target]);
+        (decoder as unknown as { dispose(): void }).dispose();
+      },
+    };
+  },
+};
+
+function trainStepWorkload(options: {
+  name: string;
+  description: string;
+  preset: 's2cpnet' | 'lite';
+  images: number;
+  microBatch: number;
+  heavy: boolean;
+}): Workload {
+  const captions = options.images * 5;
+  return {
+    name: options.name,
+    description: options.description,
+    units: { count: 1, name: 'step' },
+    captionSamples: captions,
+    heavy: options.heavy,
+    countFlops: true,
+    async prepare() {
+      const model = buildS2CPNet(presetConfig(options.preset), { vocabSize: VOCAB, numClasses: CLASSES });
+      const variables = trainableVariables(model);
+      const optimizer = new Adam({ learningRate: 1e-4, clipNorm: 5 });
+      const b = options.images;
+      const inputs: Record<string, tf.Tensor4D> =
+        options.preset === 'lite'
+          ? {
+              imageFeatures: tf.randomNormal([b, 7, 7, 768], 0, 1, 'float32', 5) as tf.Tensor4D,
+              maskFeatures: tf.randomNormal([b, 7, 7, 768], 0, 1, 'float32', 6) as tf.Tensor4D,
+            }
+          : {
+              images: tf.randomNormal([b, 224, 224, 3], 0, 1, 'float32', 5) as tf.Tensor4D,
+              masks: tf.randomNormal([b, 224, 224, 3], 0, 1, 'float32', 6) as tf.Tensor4D,
+            };
+      const ids = captionIds(captions, CAPTION_TOKENS, VOCAB);
+      const categories = multiHot(b, CLASSES);
+      let step = 0;
+      return {
+        async run() {
+          trainStep(model, variables, optimizer, {
+            inputs: inputs as never,
+            captions: ids,
+            captionShape: [b, 5, CAPTION_TOKENS],
+            categories,
+            numClasses: CLASSES,
+            microBatchSize: options.microBatch,
+            dropoutSeed: ++step,
+          });
+        },
+        dispose() {
+          tf.dispose(Object.values(inputs));
+          optimizer.dispose();
+          model.dispose();
+        },
+      };
+    },
+  };
+}
+
+function captionWorkload(): Workload {
+  const images = 8;
+  return {
+    name: 'caption.beam3.paper',
+    description: `paper preset inference: encode ${images} images + masks (ResNet50, 14x14), beam 3 with cached keys/values for exactly 25 words`,
+    units: { count: images, name: 'image' },
+    heavy: true,
+    countFlops: true,
+    async prepare() {
+      const model: S2CPNet = buildS2CPNet(presetConfig('s2cpnet'), { vocabSize: VOCAB, numClasses: CLASSES });
+      const pixels = tf.randomNormal([images, 224, 224, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
+      const masks = tf.randomNormal([images, 224, 224, 3], 0, 1, 'float32', 8) as tf.Tensor4D;
+      // endId -1 is never produced, so every run decodes all 25 words (random weights would stop at random points).
+      const words = { startId: 1, endId: -1, wordOf: (id: number) => `w${id}` };
+      const classNames = Array.from({ length: CLASSES }, (_, i) => `class${i}`);
+      return {
+        async run() {
+          const out = captionBatch(model, { images: pixels, masks }, words, classNames, { beamSize: 3, maxLength: 25, returnAttention: false });
+          if (out.length !== images || out.some((c) => c.tokens.length !== 25)) throw new Error('caption.beam3.paper: expected 25 words per image');
+        },
+        dispose() {
+          tf.dispose([pixels, masks]);
+          model.dispose();
+        },
+      };
+    },
+  };
+}
+
+const metricsWorkload: Workload = {
+  name: 'metrics.score.10k',
+  description: 'BLEU-1..4, METEOR, ROUGE_L and CIDEr of 10,000 synthetic captions against 5 references each (PTB tokenizer included)',
+  units: { count: 10_000, name: 'image' },
+  countFlops: false,
+  async prepare() {
+    let corpus: Record<string, number> = {};
+    return {
+      async run() {
+        const result = runMetricsBenchmark({ images: 10_000, referencesPerImage: 5 });
+        corpus = result.corpus as unknown as Record<string, number>;
+        if (!(corpus['CIDEr']! > 0)) throw new Error('metrics.score.10k: expected a positive CIDEr');
+      },
+      dispose() {},
+      extra: () => ({ CIDEr: corpus['CIDEr'] ?? 0 }),
+    };
+  },
+};
+
+/** Every workload, in the order they run. */
+export function benchWorkloads(): Workload[] {
+  return [
+    backboneWorkload('resnet50', 'forward', 1),
+    backboneWorkload('resnet50', 'forward', 8),
+    backboneWorkload('resnet50', 'train', 8),
+    backboneWorkload('mobilenet', 'forward', 1),
+    backboneWorkload('mobilenet', 'forward', 8),
+    backboneWorkload('mobilenet', 'train', 8),
+    cvffWorkload,
+    decoderWorkload,
+    trainStepWorkload({
+      name: 'lite.train.b16x5',
+      description: 'lite preset training step on cached 7x7 MobileNet features: 16 images x 5 captions, d 256, Adam update',
+      preset: 'lite',
+      images: 16,
+      microBatch: 16,
+      heavy: false,
+    }),
+    trainStepWorkload({
+      name: 's2cpnet.train.b8x5',
+      description: 'paper preset training step (ResNet50 fine-tuned from stage 2, both views, 14x14): 8 images x 5 captions as 2 micro-batches of 4, Adam update',
+      preset: 's2cpnet',
+      images: 8,
+      microBatch: 4,
+      heavy: true,
+    }),
+    captionWorkload(),
+    metricsWorkload,
+  ];
+}
