@@ -7,6 +7,8 @@ import { evaluateCommand } from './evaluate';
 import { captionCommand } from './caption';
 import { presetsCommand } from './presets';
 import { scoreCommand } from './score';
+import { benchCommand } from './bench';
+import { exportCommand } from './export';
 
 /** Every verb of the `s2cpnet` command, in the order `--help` lists them. */
-export const commands: readonly Command[] = [demoCommand, prepareCommand, trainCommand, evaluateCommand, captionCommand, scoreCommand, presetsCommand, doctorCommand];
+export const commands: readonly Command[] = [demoCommand, prepareCommand, trainCommand, evaluateCommand, captionCommand, exportCommand, scoreCommand, presetsCommand, benchCommand, doctorCommand];
