@@ -83,7 +83,7 @@ export async function saveCheckpoint(dir: string, options: SaveCheckpointOptions
   if (options.training) json.files.training = 'training.json';
   const weights = modelTensors(model);
   const optimizerTensors = options.optimizer
-    ? options.optimizer.stateTensors().map(({ name, tensor }) => ({ name, shape: tensor.shape, values: tensor.dataSync() as Float32Array }))
+    ? options.optimizer.stateArrays()
     : [];
   await writeDirAtomic(dir, async (tmp) => {
     await writeTensorFile(tmp, 'weights', weights, options.weightsDtype === 'uint8' ? { quantize: 'uint8' } : {});
@@ -103,7 +103,8 @@ export interface LoadedCheckpoint {
   classNames: string[];
   training: TrainingState | null;
   /** Optimiser moments by name, when the checkpoint has them (dispose after use). */
-  optimizerState: Map<string, tf.Tensor> | null;
+  /** Adam moments by `<path>#m` / `<path>#v`, in host memory (for `Adam.loadState`). */
+  optimizerState: Map<string, StoredTensor> | null;
 }
 
 /**
@@ -200,10 +201,10 @@ export async function loadCheckpoint(reference: string, options: { factories?: C
   }
   let training: TrainingState | null = null;
   if (files.training && existsSync(path.join(dir, files.training))) training = (await readJson(path.join(dir, files.training), 'the training state')) as TrainingState;
-  let optimizerState: Map<string, tf.Tensor> | null = null;
+  let optimizerState: Map<string, StoredTensor> | null = null;
   if (files.optimizer && existsSync(path.join(dir, `${files.optimizer}.json`))) {
     const opt = await readTensorFile(dir, files.optimizer);
-    optimizerState = new Map([...opt].map(([k, v]) => [k, tf.tensor(v.values, v.shape)]));
+    optimizerState = opt;
   }
   return { dir, model, vocabulary, classNames, training, optimizerState };
 }

@@ -238,7 +238,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     model = loaded.model;
     state = loaded.training;
     optimizer.loadState(state.step, state.learningRate, loaded.optimizerState ?? new Map());
-    tf.dispose([...(loaded.optimizerState?.values() ?? [])]);
     schedule = PlateauSchedule.fromJSON({ ...state.schedule, best: state.schedule.best ?? -Infinity });
     log(`resuming ${options.runDir} at epoch ${state.epoch + 1}, batch ${state.batchInEpoch}, step ${state.step}`);
   } else {

@@ -5,6 +5,8 @@ import type { Workload } from './workloads';
 
 export interface BenchResult {
   name: string;
+  /** The PyTorch workload it matches, when named differently. */
+  twin?: string;
   description: string;
   /** Median milliseconds of one repetition. */
   ms: number;
@@ -96,6 +98,7 @@ export async function runBench(workloads: readonly Workload[], info: { backend: 
       const ms = median(times);
       const result: BenchResult = {
         name: workload.name,
+        ...(workload.twin ? { twin: workload.twin } : {}),
         description: workload.description,
         ms,
         msPerUnit: ms / workload.units.count,
