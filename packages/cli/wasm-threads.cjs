@@ -51,3 +51,9 @@ if (isMainThread) {
   };
   globalThis.__s2cpnetWasmThreads = { version: 1, logicalCores: cpus.call(os).length };
 }
+
+/** What the preload did, for callers that `require` it. */
+module.exports = {
+  active: isMainThread,
+  logicalCores: isMainThread ? globalThis.__s2cpnetWasmThreads.logicalCores : undefined,
+};
