@@ -17,6 +17,8 @@ export interface CaptionOptions {
   maxLength?: number;
   /** GNMT length-penalty exponent (0: none). Default 0. */
   lengthPenalty?: number;
+  /** Beam search: fewest words before `<end>` may be chosen. Default 0. */
+  minLength?: number;
   /** Collect per-word attention maps over the grid. Default true. */
   returnAttention?: boolean;
   /** Category probability threshold. Default 0.5. */
@@ -63,7 +65,7 @@ export function captionBatch(
     const decoded: DecodedCaption[] =
       beamSize <= 1
         ? greedyDecode(model.captionDecoder, memory, decodeOptions)
-        : beamSearch(model.captionDecoder, memory, { ...decodeOptions, beamSize, lengthPenalty: options.lengthPenalty ?? 0 });
+        : beamSearch(model.captionDecoder, memory, { ...decodeOptions, beamSize, lengthPenalty: options.lengthPenalty ?? 0, minLength: options.minLength ?? 0 });
     let categories: CategoryPrediction[][] = decoded.map(() => []);
     if (model.categoryHead) {
       const logits = tf.tidy(() => model.categoryHead!.logits(memory, { training: false }));

@@ -10,6 +10,8 @@ export interface BeamSearchOptions extends DecodeOptions {
    * scores `logProb / ((5 + len) / 6) ** alpha`. Default 0 (score = logProb). Positive values favour longer captions.
    */
   lengthPenalty?: number;
+  /** Words before `<end>` may be chosen (default 0): `<end>` is never picked at steps below it. */
+  minLength?: number;
 }
 
 /** The GNMT length penalty `((5 + length) / 6) ** alpha`. */
@@ -64,6 +66,8 @@ export function beamSearch<State>(decoder: CaptionDecoder<State>, memory: tf.Ten
   const alpha = options.lengthPenalty ?? 0;
   if (!Number.isFinite(alpha)) throw new ShapeError('beamSearch', 'lengthPenalty', `expected a finite number, found ${alpha}`);
   const { startId, endId } = options;
+  const minLength = options.minLength ?? 0;
+  if (!Number.isInteger(minLength) || minLength < 0) throw new ShapeError('beamSearch', 'minLength', `expected a non-negative integer, found ${minLength}`);
   const batch = memory.shape[0];
   const vocab = decoder.vocabSize;
   const expansion = Math.min(beamSize, vocab);
@@ -93,6 +97,7 @@ export function beamSearch<State>(decoder: CaptionDecoder<State>, memory: tf.Ten
       state = step.state;
       const logProbs = tf.tidy(() => tf.logSoftmax(step.logits, -1));
       const values = logProbs.dataSync() as Float32Array;
+      if (t < minLength) for (let row = 0; row < values.length / vocab; row++) values[row * vocab + endId] = -Infinity;
       const attention = step.attention ? (step.attention.dataSync() as Float32Array) : null;
       const memoryTokens = step.attention ? step.attention.shape[1] : 0;
       tf.dispose([logProbs, step.logits, ...(step.attention ? [step.attention] : [])]);

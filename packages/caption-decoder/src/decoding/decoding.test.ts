@@ -108,6 +108,19 @@ for (const backend of testBackends()) {
         memory.dispose();
       });
 
+      it('minLength keeps <end> out until that many words are written', () => {
+        const table = new TableDecoder([randomTable(6, 21)]);
+        const memory = tableMemory([0]);
+        const [free] = beamSearch(table, memory, { beamSize: 3, startId: START, endId: END, maxLength: 8 });
+        const [long] = expectNoLeaks(() => beamSearch(table, memory, { beamSize: 3, startId: START, endId: END, maxLength: 8, minLength: 8 }));
+        expect(long!.tokens).toHaveLength(8);
+        expect(long!.tokens).not.toContain(END);
+        expect(long!.finished).toBe(false);
+        expect(free!.score).toBeGreaterThanOrEqual(long!.score);
+        expect(() => beamSearch(table, memory, { beamSize: 3, startId: START, endId: END, maxLength: 8, minLength: -1 })).toThrow(/minLength/);
+        memory.dispose();
+      });
+
       it('beam size 1 equals greedy', () => {
         const table = new TableDecoder([greedyTrap, randomTable(6, 3)]);
         const memory = tableMemory([0, 1, 1]);

@@ -260,12 +260,12 @@ function captionWorkload(): Workload {
       const model: S2CPNet = buildS2CPNet(presetConfig('s2cpnet'), { vocabSize: VOCAB, numClasses: CLASSES });
       const pixels = tf.randomNormal([images, 224, 224, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
       const masks = tf.randomNormal([images, 224, 224, 3], 0, 1, 'float32', 8) as tf.Tensor4D;
-      // endId -1 is never produced, so every run decodes all 25 words (random weights would stop at random points).
-      const words = { startId: 1, endId: -1, wordOf: (id: number) => `w${id}` };
+      // minLength 25: <end> is never chosen, so every run decodes all 25 words (random weights would stop anywhere).
+      const words = { startId: 1, endId: 2, wordOf: (id: number) => `w${id}` };
       const classNames = Array.from({ length: CLASSES }, (_, i) => `class${i}`);
       return {
         async run() {
-          const out = captionBatch(model, { images: pixels, masks }, words, classNames, { beamSize: 3, maxLength: 25, returnAttention: false });
+          const out = captionBatch(model, { images: pixels, masks }, words, classNames, { beamSize: 3, maxLength: 25, minLength: 25, returnAttention: false });
           if (out.length !== images || out.some((c) => c.tokens.length !== 25)) throw new Error('caption.beam3.paper: expected 25 words per image');
         },
         dispose() {
