@@ -24,33 +24,41 @@ describe('tensor files', () => {
       expect(Array.from(back.get('a')!.values)).toEqual(Array.from(values));
     }));
 
-  it('quantises large tensors to uint8 per last-axis channel within half a step, and keeps small ones float32', () =>
+  it('quantises large tensors to uint8 per group of rows of each channel within half a step, and keeps small ones float32', () =>
     withDir(async (dir) => {
-      const big = ramp(4096, 16);
+      const big = ramp(4096, 16); // 256 rows x 16 channels: 8 groups of 32 rows per channel
       const small = ramp(16, 16);
       await writeTensorFile(dir, 'q', [{ name: 'kernel', shape: [256, 16], values: big }, { name: 'bias', shape: [16], values: small }], { quantize: 'uint8' });
       const manifest = JSON.parse(readFileSync(path.join(dir, 'q.json'), 'utf8'));
       expect(manifest.tensors.map((t: { dtype: string }) => t.dtype)).toEqual(['uint8', 'float32']);
-      expect(statSync(path.join(dir, 'q.bin')).size).toBe(4096 + 16 * 4);
+      const groups = 8 * 16;
+      expect(statSync(path.join(dir, 'q.bin')).size).toBe(4096 + groups * 8 + 16 * 4);
       const back = await readTensorFile(dir, 'q');
       expect(Array.from(back.get('bias')!.values)).toEqual(Array.from(small));
-      const scale: number[] = manifest.tensors[0].scale;
       const restored = back.get('kernel')!.values;
+      // each group's step is its range / 255; the error is at most half a step
       let worst = 0;
-      for (let i = 0; i < big.length; i++) worst = Math.max(worst, Math.abs(restored[i]! - big[i]!) / scale[i % 16]!);
+      for (let c = 0; c < 16; c++) {
+        for (let g = 0; g < 8; g++) {
+          const rows = Array.from({ length: 32 }, (_, r) => (g * 32 + r) * 16 + c);
+          const values = rows.map((i) => big[i]!);
+          const step = (Math.max(...values) - Math.min(...values)) / 255;
+          for (const i of rows) worst = Math.max(worst, Math.abs(restored[i]! - big[i]!) / step);
+        }
+      }
       expect(worst).toBeLessThanOrEqual(0.5 + 1e-3);
       expect(worst).toBeGreaterThan(0); // it really was quantised
     }));
 
-  it('rejects a uint8 entry without per-channel min/scale, naming the file and JSON path', () =>
+  it('rejects a uint8 entry without its group parameters, naming the file and JSON path', () =>
     withDir(async (dir) => {
       await writeTensorFile(dir, 'q', [{ name: 'kernel', shape: [128, 8], values: ramp(1024, 8) }], { quantize: 'uint8' });
       const file = path.join(dir, 'q.json');
       const manifest = JSON.parse(readFileSync(file, 'utf8'));
-      manifest.tensors[0].scale = manifest.tensors[0].scale.slice(1);
+      delete manifest.tensors[0].groupSize;
       writeFileSync(file, JSON.stringify(manifest));
       const error = await readTensorFile(dir, 'q').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(CheckpointError);
-      expect(String((error as Error).message)).toMatch(/q\.json at \$\.tensors\[0\]: a uint8 tensor needs "min" and "scale" arrays of length 8/);
+      expect(String((error as Error).message)).toMatch(/q\.json at \$\.tensors\[0\]: a uint8 tensor needs a positive integer "groupSize"/);
     }));
 });
