@@ -6,13 +6,14 @@ import { loadCheckpoint, saveCheckpoint } from '@s2cpnet/model';
 import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { initBackend } from '../backend';
+import { numberFlag } from './train';
 
 export const exportCommand: Command = {
   name: 'export',
   summary: 'Write an inference-only copy of a checkpoint (no optimiser state), optionally 8-bit quantised, for release',
   usage:
-    's2cpnet export --checkpoint DIR|PACKAGE --out DIR [--quantize uint8] [--include FILE ...] [--json]\n' +
-    '  --quantize uint8   weights of 1,024+ values stored as 8 bits with a min and step per output channel (~1/4 size)\n' +
+    's2cpnet export --checkpoint DIR|PACKAGE --out DIR [--quantize uint8 [--group-size N]] [--include FILE ...] [--json]\n' +
+    '  --quantize uint8   weights of 1,024+ values stored as 8 bits with a min and step per group of 32 rows of each output channel (~1.25 bytes per value)\n' +
     '  --include FILE     copy a file (README, licence, the command that trained it) into the checkpoint folder',
   async run(argv: string[], context: CommandContext) {
     const { values } = parseArgs({
@@ -22,6 +23,7 @@ export const exportCommand: Command = {
         checkpoint: { type: 'string' },
         out: { type: 'string' },
         quantize: { type: 'string' },
+        'group-size': { type: 'string' },
         include: { type: 'string', multiple: true },
         json: { type: 'boolean', default: false },
       },
@@ -51,6 +53,7 @@ export const exportCommand: Command = {
       vocabulary: loaded.vocabulary,
       classNames: loaded.classNames,
       weightsDtype: values.quantize === 'uint8' ? 'uint8' : 'float32',
+      quantizeGroupSize: numberFlag(values['group-size'], '--group-size', { integer: true, min: 1 }) ?? 32,
       extraFiles,
     });
     const stat = await fsp.stat(path.join(out, 'weights.bin'));
