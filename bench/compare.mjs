@@ -63,7 +63,8 @@ for (const r of tfjs.results) {
   const t = byName.get(r.twin ?? r.name);
   // Same workload: time ratio. A twin of another batch size: compare caption samples per second instead.
   const ratio = !t ? null : r.twin ? r.samplesPerSecond / t.samplesPerSecond : t.ms / r.ms;
-  const torchGflops = t && r.gflop !== null && !r.twin ? r.gflop / (t.ms / 1000) : t && r.twin && r.gflop !== null ? (r.gflop / r.ms) * (t.samplesPerSecond / r.samplesPerSecond) * 1000 : null;
+  // Same FLOPs per sample on both sides, so PyTorch's GFLOP/s is ours divided by our relative speed.
+  const torchGflops = ratio && r.gflops !== null ? r.gflops / ratio : null;
   rows.push([r.twin ? `${r.name} ~ ${r.twin}` : r.name, fmt(r.msPerUnit), fmt(t?.msPerUnit), fmt(r.gflops), fmt(torchGflops), fmt(ratio, 2)]);
 }
 for (const t of torch?.results ?? []) {
