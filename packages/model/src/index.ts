@@ -16,6 +16,7 @@ export * from './s2cpnet';
 export * from './optimizer';
 export * from './tensor-file';
 export * from './checkpoint';
+export * from './average';
 export * from './inference';
 export * from './train';
 export * from './encoder-weights';

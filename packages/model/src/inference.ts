@@ -7,7 +7,16 @@ import type { S2CPNet, StepInputs } from './s2cpnet';
 export interface WordTable {
   readonly startId: number;
   readonly endId: number;
+  /** `<pad>`, when the table has one: never generated. */
+  readonly padId?: number;
+  /** `<unk>`, when the table has one: never generated. */
+  readonly unknownId?: number;
   wordOf(id: number): string;
+}
+
+/** The ids a caption never contains: `<start>`, and `<pad>` and `<unk>` when the table has them. */
+export function defaultSuppressedIds(words: WordTable): number[] {
+  return [words.startId, words.padId, words.unknownId].filter((id): id is number => id !== undefined && id !== words.endId);
 }
 
 export interface CaptionOptions {
@@ -19,6 +28,8 @@ export interface CaptionOptions {
   lengthPenalty?: number;
   /** Beam search: fewest words before `<end>` may be chosen. Default 0. */
   minLength?: number;
+  /** Word ids never generated. Default `defaultSuppressedIds(words)`: `<start>`, `<pad>`, `<unk>`. */
+  suppressIds?: readonly number[];
   /** Collect per-word attention maps over the grid. Default true. */
   returnAttention?: boolean;
   /** Category probability threshold. Default 0.5. */
@@ -59,6 +70,7 @@ export function captionBatch(
     endId: words.endId,
     maxLength: options.maxLength ?? 25,
     returnAttention: options.returnAttention ?? true,
+    suppressIds: options.suppressIds ?? defaultSuppressedIds(words),
   };
   const memory = model.memory(inputs, { training: false });
   try {

@@ -10,6 +10,7 @@ import { presetConfig, validateConfig } from './config';
 import { buildS2CPNet } from './s2cpnet';
 import { saveCheckpoint, loadCheckpoint } from './checkpoint';
 import { captionBatch } from './inference';
+import { averageCheckpoints } from './average';
 import { train } from './train';
 import { loadEncoderWeights } from './encoder-weights';
 import { tinyConfig, tinyPreparedDataset } from './testing/tiny';
@@ -90,6 +91,34 @@ describe('every ablation preset builds and trains at tiny sizes', () => {
       expect(tf.memory().numTensors).toBe(before);
     });
   }
+});
+
+describe('captionBatch', () => {
+  it('never writes <unk>, <pad> or <start> by default, even when the model prefers them', () => {
+    const vocabulary = prepared.vocabulary;
+    const model = buildS2CPNet(tinyConfig('s2cpnet', 5), { vocabSize: vocabulary.size, numClasses: prepared.categories.classes.length });
+    const bias = model.namedWeights().find((w) => w.path.endsWith('head/bias') && w.path.includes('captionDecoder'));
+    expect(bias, 'caption decoder output bias').toBeDefined();
+    // Make <unk> by far the most likely word at every step, <pad> second.
+    const values = new Float32Array(vocabulary.size);
+    values[vocabulary.unknownId] = 60;
+    values[vocabulary.padId] = 50;
+    values[vocabulary.startId] = 40;
+    bias!.variable.write(tf.tensor1d(values));
+    const { images, masks } = randomBatch(2, 1, 2, 10);
+    for (const beamSize of [1, 3]) {
+      const raw = captionBatch(model, { images, masks }, vocabulary, prepared.categories.classes, { beamSize, maxLength: 5, suppressIds: [] });
+      expect(raw[0]!.tokens[0]).toBe(vocabulary.unknownId);
+      const clean = captionBatch(model, { images, masks }, vocabulary, prepared.categories.classes, { beamSize, maxLength: 5 });
+      for (const result of clean) {
+        expect(result.tokens.length).toBeGreaterThan(0);
+        for (const id of [vocabulary.unknownId, vocabulary.padId, vocabulary.startId]) expect(result.tokens).not.toContain(id);
+        expect(result.caption).not.toMatch(/<unk>|<pad>|<start>/);
+      }
+    }
+    tf.dispose([images, masks]);
+    model.dispose();
+  });
 });
 
 describe('checkpoints', () => {
@@ -183,6 +212,39 @@ describe('training', () => {
     expect(resumed.history.map((h) => h.trainLoss)).toEqual(straight.history.map((h) => h.trainLoss));
     expect(resumedWeights).toEqual(straightWeights);
     resumed.model.dispose();
+  });
+
+  it('keepEpochs keeps epoch-N weights; averaging them gives the per-weight mean and refuses other models', async () => {
+    const runDir = path.join(root, 'run-keep');
+    const result = await train({ ...common(), runDir, keepEpochs: true });
+    result.model.dispose();
+    for (const n of [1, 2]) {
+      expect(existsSync(path.join(runDir, `epoch-${n}`, 'weights.bin'))).toBe(true);
+      expect(existsSync(path.join(runDir, `epoch-${n}`, 'optimizer.bin'))).toBe(false);
+    }
+    const [one, two] = [await loadCheckpoint(path.join(runDir, 'epoch-1')), await loadCheckpoint(path.join(runDir, 'epoch-2'))];
+    expect(one.training?.epoch).toBe(1);
+    expect(two.training?.epoch).toBe(2);
+    const values = (c: typeof one) => c.model.namedWeights().map((w) => Array.from(w.variable.read().dataSync()));
+    const [a, b] = [values(one), values(two)];
+    expect(a).not.toEqual(b);
+    const averaged = averageCheckpoints([one, two]);
+    expect(averaged).toBe(one);
+    const mean = values(averaged);
+    let compared = 0;
+    mean.forEach((weight, i) => weight.forEach((v, j) => {
+      expect(v).toBeCloseTo((a[i]![j]! + b[i]![j]!) / 2, 6);
+      compared++;
+    }));
+    expect(compared).toBeGreaterThan(1000);
+    expect(values(two)).toEqual(b); // the others are untouched
+
+    const other = buildS2CPNet(tinyConfig('baseline1', 5), { vocabSize: prepared.vocabulary.size, numClasses: 0 });
+    const otherDir = path.join(root, 'ckpt-other');
+    await saveCheckpoint(otherDir, { model: other, vocabulary: prepared.vocabulary, classNames: [] });
+    const loadedOther = await loadCheckpoint(otherDir);
+    expect(() => averageCheckpoints([two, loadedOther])).toThrow(/ckpt-other: cannot average with .*epoch-2: the model configs differ/);
+    for (const m of [one.model, two.model, other, loadedOther.model]) m.dispose();
   });
 });
 

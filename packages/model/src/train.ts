@@ -23,7 +23,7 @@ import { loadEncoderWeights } from './encoder-weights';
 export interface TrainOptions {
   /** Folder written by `s2cpnet prepare` (or an already loaded prepared dataset). */
   data: string | PreparedDataset;
-  /** Run folder: `last/` and `best/` checkpoints, `log.jsonl`, `features/` cache. */
+  /** Run folder: `last/` and `best/` checkpoints, `log.jsonl`, `features/` cache (and `epoch-N/` with `keepEpochs`). */
   runDir: string;
   config: S2CPNetConfig;
   /** Images per optimiser step (each with all its captions). Paper: 48. */
@@ -46,6 +46,8 @@ export interface TrainOptions {
   timeBudgetMinutes?: number;
   /** Continue the run in `runDir/last`. */
   resume?: boolean;
+  /** Also keep the weights after every epoch N in `runDir/epoch-N` (no optimiser state), e.g. for averaging. */
+  keepEpochs?: boolean;
   factories?: ComponentFactories;
   signal?: AbortSignal;
   onProgress?: (progress: TrainProgress) => void;
@@ -359,6 +361,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       stoppedBecause = verdict.stop ? 'schedule' : overBudget ? 'time-budget' : 'max-epochs';
     }
     await save(lastDir);
+    if (options.keepEpochs) {
+      // The training state travels along (where the weights came from), the optimiser moments do not.
+      await saveCheckpoint(path.join(options.runDir, `epoch-${epoch + 1}`), { model, vocabulary: prepared.vocabulary, classNames: prepared.categories.classes, training: state });
+    }
     if (done) break;
   }
   optimizer.dispose();

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError, type CaptionDecoder } from '@s2cpnet/core';
-import { checkDecodeInputs, type DecodedCaption, type DecodeOptions } from './types';
+import { checkDecodeInputs, suppressTokens, type DecodedCaption, type DecodeOptions } from './types';
 
 export interface BeamSearchOptions extends DecodeOptions {
   /** Hypotheses kept per image, K. Default 3. */
@@ -60,7 +60,7 @@ interface Candidate {
  * ```
  */
 export function beamSearch<State>(decoder: CaptionDecoder<State>, memory: tf.Tensor3D, options: BeamSearchOptions): DecodedCaption[] {
-  const { maxLength, returnAttention } = checkDecodeInputs('beamSearch', decoder, memory, options);
+  const { maxLength, returnAttention, suppressIds } = checkDecodeInputs('beamSearch', decoder, memory, options);
   const beamSize = options.beamSize ?? 3;
   if (!Number.isInteger(beamSize) || beamSize < 1) throw new ShapeError('beamSearch', 'beamSize', `expected a positive integer, found ${beamSize}`);
   const alpha = options.lengthPenalty ?? 0;
@@ -70,7 +70,7 @@ export function beamSearch<State>(decoder: CaptionDecoder<State>, memory: tf.Ten
   if (!Number.isInteger(minLength) || minLength < 0) throw new ShapeError('beamSearch', 'minLength', `expected a non-negative integer, found ${minLength}`);
   const batch = memory.shape[0];
   const vocab = decoder.vocabSize;
-  const expansion = Math.min(beamSize, vocab);
+  const expansion = Math.min(beamSize, vocab - suppressIds.length);
   const bestPenalty = Math.max(lengthPenaltyFactor(1, alpha), lengthPenaltyFactor(maxLength, alpha));
 
   // live[b]: the image's live hypotheses (null = the empty prefix before the first step); rows of image b are
@@ -97,6 +97,7 @@ export function beamSearch<State>(decoder: CaptionDecoder<State>, memory: tf.Ten
       state = step.state;
       const logProbs = tf.tidy(() => tf.logSoftmax(step.logits, -1));
       const values = logProbs.dataSync() as Float32Array;
+      suppressTokens(values, vocab, suppressIds);
       if (t < minLength) for (let row = 0; row < values.length / vocab; row++) values[row * vocab + endId] = -Infinity;
       const attention = step.attention ? (step.attention.dataSync() as Float32Array) : null;
       const memoryTokens = step.attention ? step.attention.shape[1] : 0;

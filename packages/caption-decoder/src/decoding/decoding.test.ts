@@ -121,6 +121,29 @@ for (const backend of testBackends()) {
         memory.dispose();
       });
 
+      it('suppressIds keeps those words out of greedy and beam captions, with the model log-probabilities', () => {
+        const table = new TableDecoder([greedyTrap]);
+        const memory = tableMemory([0]);
+        // Without A, greedy takes B (0.4) and then <end> (0.9); with B also gone it takes C.
+        const [greedy] = expectNoLeaks(() => greedyDecode(table, memory, { startId: START, endId: END, suppressIds: [A] }));
+        expect(greedy!.tokens).toEqual([B]);
+        expect(greedy!.logProb).toBeCloseTo(Math.log(0.4 * 0.9), 4);
+        // Unsuppressed, beam search finds [B]; without B it must find something else, scored with the model's own
+        // log-probabilities along its path.
+        const [beam] = expectNoLeaks(() => beamSearch(table, memory, { beamSize: 3, startId: START, endId: END, suppressIds: [B] }));
+        expect(beam!.tokens.length).toBeGreaterThan(0);
+        expect(beam!.tokens).not.toContain(B);
+        expect(beam!.finished).toBe(true);
+        const path = [START, ...beam!.tokens, END];
+        const pathLogProb = path.slice(1).reduce((sum, next, i) => sum + table.logProb(0, path[i]!, next), 0);
+        expect(beam!.logProb).toBeCloseTo(pathLogProb, 4);
+        const [beam1] = beamSearch(table, memory, { beamSize: 1, startId: START, endId: END, suppressIds: [A] });
+        expect(beam1!.tokens).toEqual(greedy!.tokens);
+        expect(() => greedyDecode(table, memory, { startId: START, endId: END, suppressIds: [END] })).toThrow(/cannot suppress endId/);
+        expect(() => beamSearch(table, memory, { startId: START, endId: END, suppressIds: [99] })).toThrow(/suppressIds/);
+        memory.dispose();
+      });
+
       it('beam size 1 equals greedy', () => {
         const table = new TableDecoder([greedyTrap, randomTable(6, 3)]);
         const memory = tableMemory([0, 1, 1]);

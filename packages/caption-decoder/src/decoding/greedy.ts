@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CaptionDecoder } from '@s2cpnet/core';
-import { argMax, checkDecodeInputs, type DecodedCaption, type DecodeOptions } from './types';
+import { argMax, checkDecodeInputs, suppressTokens, type DecodedCaption, type DecodeOptions } from './types';
 
 /**
  * Greedy decoding for a batch of images: at each step every unfinished caption takes its most probable next word
@@ -14,7 +14,7 @@ import { argMax, checkDecodeInputs, type DecodedCaption, type DecodeOptions } fr
  * ```
  */
 export function greedyDecode<State>(decoder: CaptionDecoder<State>, memory: tf.Tensor3D, options: DecodeOptions): DecodedCaption[] {
-  const { maxLength, returnAttention } = checkDecodeInputs('greedyDecode', decoder, memory, options);
+  const { maxLength, returnAttention, suppressIds } = checkDecodeInputs('greedyDecode', decoder, memory, options);
   const batch = memory.shape[0];
   const vocab = decoder.vocabSize;
   const results: DecodedCaption[] = Array.from({ length: batch }, () => ({ tokens: [], logProb: 0, score: 0, finished: false, attention: [] }));
@@ -29,6 +29,7 @@ export function greedyDecode<State>(decoder: CaptionDecoder<State>, memory: tf.T
       state = step.state;
       const logProbs = tf.tidy(() => tf.logSoftmax(step.logits, -1));
       const values = logProbs.dataSync() as Float32Array;
+      suppressTokens(values, vocab, suppressIds);
       const attention = step.attention ? (step.attention.dataSync() as Float32Array) : null;
       const tokens = step.attention ? step.attention.shape[1] : 0;
       tf.dispose([logProbs, step.logits, step.attention ?? []]);

@@ -27,6 +27,12 @@ export interface DecodeOptions {
   maxLength?: number;
   /** Collect per-word attention maps. Default true. */
   returnAttention?: boolean;
+  /**
+   * Ids that are never generated (for example `<unk>`, `<pad>` and `<start>`): their log-probabilities are set to
+   * -Infinity before a word is chosen. The other words keep the model's own log-probabilities (not renormalised).
+   * Default none. `endId` cannot be suppressed.
+   */
+  suppressIds?: readonly number[];
 }
 
 export const DEFAULT_MAX_DECODE_LENGTH = 25;
@@ -36,7 +42,7 @@ export function checkDecodeInputs<State>(
   decoder: CaptionDecoder<State>,
   memory: tf.Tensor3D,
   options: DecodeOptions,
-): { maxLength: number; returnAttention: boolean } {
+): { maxLength: number; returnAttention: boolean; suppressIds: number[] } {
   assertRank(caller, 'memory', memory, 3);
   if (memory.shape[2] !== decoder.memoryWidth) {
     throw new ShapeError(caller, 'memory', `expected width ${decoder.memoryWidth}, found shape [${memory.shape.join(', ')}]`);
@@ -55,7 +61,20 @@ export function checkDecodeInputs<State>(
   if (typeof positions === 'number' && maxLength > positions) {
     throw new ShapeError(caller, 'maxLength', `${maxLength} tokens would exceed maxLength ${positions} of the decoder's positions`);
   }
-  return { maxLength, returnAttention: options.returnAttention ?? true };
+  const suppressIds = [...new Set(options.suppressIds ?? [])];
+  for (const id of suppressIds) {
+    if (!Number.isInteger(id) || id < 0 || id >= decoder.vocabSize) {
+      throw new ShapeError(caller, 'suppressIds', `expected integer ids in 0..${decoder.vocabSize - 1}, found ${id}`);
+    }
+    if (id === options.endId) throw new ShapeError(caller, 'suppressIds', `cannot suppress endId ${id}: captions could never finish`);
+  }
+  return { maxLength, returnAttention: options.returnAttention ?? true, suppressIds };
+}
+
+/** Sets the log-probabilities of `ids` to -Infinity in every row of a [rows, vocab] block. */
+export function suppressTokens(values: Float32Array, vocab: number, ids: readonly number[]): void {
+  if (ids.length === 0) return;
+  for (let offset = 0; offset < values.length; offset += vocab) for (const id of ids) values[offset + id] = -Infinity;
 }
 
 /** Index of the largest value of `row` (the first one on ties). */

@@ -54,7 +54,7 @@ async function maskViewFor(masks: MaskSourceLike, image: RgbImage, file: string)
 export async function captionFiles(
   checkpoint: LoadedCheckpoint,
   files: readonly string[],
-  options: { beamSize: number; maxLength: number; batchSize: number; masks: MaskSourceLike; signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
+  options: { beamSize: number; maxLength: number; lengthPenalty?: number; batchSize: number; masks: MaskSourceLike; signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
 ): Promise<CaptionResult[]> {
   const { model } = checkpoint;
   const size = model.inputSize;
@@ -76,7 +76,7 @@ export async function captionFiles(
     const images = tf.tensor4d(pixels, [chunk.length, size, size, 3]);
     const masks = maskPixels ? tf.tensor4d(maskPixels, [chunk.length, size, size, 3]) : undefined;
     try {
-      results.push(...captionBatch(model, { images, masks }, checkpoint.vocabulary, checkpoint.classNames, { beamSize: options.beamSize, maxLength: options.maxLength }));
+      results.push(...captionBatch(model, { images, masks }, checkpoint.vocabulary, checkpoint.classNames, { beamSize: options.beamSize, maxLength: options.maxLength, lengthPenalty: options.lengthPenalty ?? 0 }));
     } finally {
       tf.dispose([images, ...(masks ? [masks] : [])]);
     }
@@ -92,7 +92,7 @@ function csvField(value: string): string {
 export const captionCommand: Command = {
   name: 'caption',
   summary: 'Caption your own images (TIFF/JPEG/PNG files or folders) with a checkpoint',
-  usage: 's2cpnet caption --checkpoint DIR|PACKAGE FILES_OR_FOLDERS... [--masks DIR] [--beam K] [--max-length N] [--out captions.json|captions.csv]',
+  usage: 's2cpnet caption --checkpoint DIR|PACKAGE FILES_OR_FOLDERS... [--masks DIR] [--beam K] [--length-penalty A] [--max-length N] [--out captions.json|captions.csv]',
   async run(argv: string[], context: CommandContext) {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -102,6 +102,7 @@ export const captionCommand: Command = {
         checkpoint: { type: 'string' },
         masks: { type: 'string' },
         beam: { type: 'string' },
+        'length-penalty': { type: 'string' },
         'max-length': { type: 'string' },
         'batch-size': { type: 'string' },
         out: { type: 'string' },
@@ -113,6 +114,7 @@ export const captionCommand: Command = {
     const files = await expandImageArguments(positionals, context.cwd);
     const beamSize = numberFlag(values.beam, '--beam', { integer: true, min: 1 }) ?? 3;
     const maxLength = numberFlag(values['max-length'], '--max-length', { integer: true, min: 1 }) ?? 25;
+    const lengthPenalty = numberFlag(values['length-penalty'], '--length-penalty') ?? 0;
     const batchSize = numberFlag(values['batch-size'], '--batch-size', { integer: true, min: 1 }) ?? 8;
     await initBackend({ ...context.backend });
     const checkpoint = await loadCheckpoint(values.checkpoint, { cwd: context.cwd });
@@ -122,7 +124,7 @@ export const captionCommand: Command = {
         : new MaskCache({ dir: path.join(context.cwd, '.s2cpnet-cache', 'masks'), provider: new FelzenszwalbSegmenter() })
       : null;
     const bar = new ProgressBar(context, 'caption');
-    const results = await captionFiles(checkpoint, files, { beamSize, maxLength, batchSize, masks, signal: context.signal, onProgress: (d, t) => bar.update(d, t, '') });
+    const results = await captionFiles(checkpoint, files, { beamSize, maxLength, lengthPenalty, batchSize, masks, signal: context.signal, onProgress: (d, t) => bar.update(d, t, '') });
     bar.end();
     const rows = files.map((file, i) => ({
       file: path.relative(context.cwd, file) || file,

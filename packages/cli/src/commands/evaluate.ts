@@ -16,7 +16,7 @@ export const evaluateCommand: Command = {
   summary: 'Caption a split of a caption dataset with a checkpoint and score it (BLEU, METEOR, ROUGE_L, CIDEr-D, Sm)',
   usage:
     's2cpnet evaluate --checkpoint DIR --annotations FILE --images DIR --split val|test|train [--masks DIR] [--beam K]\n' +
-    '                 [--max-length N] [--batch-size N] [--out DIR] [--json]',
+    '                 [--length-penalty A] [--max-length N] [--batch-size N] [--out DIR] [--json]',
   async run(argv: string[], context: CommandContext) {
     const { values } = parseArgs({
       args: argv,
@@ -28,6 +28,7 @@ export const evaluateCommand: Command = {
         masks: { type: 'string' },
         split: { type: 'string' },
         beam: { type: 'string' },
+        'length-penalty': { type: 'string' },
         'max-length': { type: 'string' },
         'batch-size': { type: 'string' },
         out: { type: 'string' },
@@ -41,6 +42,7 @@ export const evaluateCommand: Command = {
     if (!(SPLITS as readonly string[]).includes(split)) throw new ConfigError('--split', `expected one of ${SPLITS.join(', ')}, found ${JSON.stringify(values.split)}`);
     const beamSize = numberFlag(values.beam, '--beam', { integer: true, min: 1 }) ?? 3;
     const maxLength = numberFlag(values['max-length'], '--max-length', { integer: true, min: 1 }) ?? 25;
+    const lengthPenalty = numberFlag(values['length-penalty'], '--length-penalty') ?? 0;
     const batchSize = numberFlag(values['batch-size'], '--batch-size', { integer: true, min: 1 }) ?? 8;
     const imagesDir = path.resolve(context.cwd, values.images!);
     const dataset = await loadCaptionDataset(path.resolve(context.cwd, values.annotations!), { imagesDir });
@@ -48,21 +50,21 @@ export const evaluateCommand: Command = {
     if (images.length === 0) throw new ConfigError('--split', `split "${split}" of ${values.annotations} has no images`);
     const info = await initBackend({ ...context.backend });
     const checkpoint = await loadCheckpoint(values.checkpoint!, { cwd: context.cwd });
-    context.stderr(`evaluate: ${images.length} ${split} images, beam ${beamSize}, backend ${info.backend}\n`);
+    context.stderr(`evaluate: ${images.length} ${split} images, beam ${beamSize}${lengthPenalty ? `, length penalty ${lengthPenalty}` : ''}, backend ${info.backend}\n`);
     const bar = new ProgressBar(context, 'evaluate');
     const masks = checkpoint.model.config.useMaskView
       ? values.masks
         ? new FolderMaskProvider({ dir: path.resolve(context.cwd, values.masks) })
         : new MaskCache({ dir: path.join(path.resolve(context.cwd, values.out ?? '.s2cpnet-cache'), 'masks'), provider: new FelzenszwalbSegmenter() })
       : null;
-    const results = await captionFiles(checkpoint, images.map((i) => i.file), { beamSize, maxLength, batchSize, masks, signal: context.signal, onProgress: (done, total) => bar.update(done, total, '') });
+    const results = await captionFiles(checkpoint, images.map((i) => i.file), { beamSize, maxLength, lengthPenalty, batchSize, masks, signal: context.signal, onProgress: (done, total) => bar.update(done, total, '') });
     bar.end();
     const predictions = images.map((image, i) => ({ image_id: image.id, caption: results[i]!.caption }));
     const report = await scoreCaptions(images.map((image, i) => ({ imageId: image.id, candidate: results[i]!.caption, references: image.captions.map((c) => c.raw) })));
     if (values.out) {
       const out = path.resolve(context.cwd, values.out);
       await writeJsonAtomic(path.join(out, `predictions_${split}.json`), predictions);
-      await writeJsonAtomic(path.join(out, `scores_${split}.json`), { corpus: report.corpus, per_image: report.perImage.map(({ imageId, ...s }) => ({ image_id: imageId, ...s })), beam: beamSize, checkpoint: checkpoint.dir });
+      await writeJsonAtomic(path.join(out, `scores_${split}.json`), { corpus: report.corpus, per_image: report.perImage.map(({ imageId, ...s }) => ({ image_id: imageId, ...s })), beam: beamSize, lengthPenalty, checkpoint: checkpoint.dir });
       context.stderr(`evaluate: wrote ${path.join(out, `predictions_${split}.json`)} and scores_${split}.json\n`);
     }
     if (values.json) context.stdout(`${JSON.stringify(report.corpus, null, 2)}\n`);

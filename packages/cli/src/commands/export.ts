@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, InputError } from '@s2cpnet/core';
-import { loadCheckpoint, saveCheckpoint } from '@s2cpnet/model';
+import { averageCheckpoints, loadCheckpoint, saveCheckpoint, type LoadedCheckpoint } from '@s2cpnet/model';
 import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { initBackend } from '../backend';
@@ -12,7 +12,8 @@ export const exportCommand: Command = {
   name: 'export',
   summary: 'Write an inference-only copy of a checkpoint (no optimiser state), optionally 8-bit quantised, for release',
   usage:
-    's2cpnet export --checkpoint DIR|PACKAGE --out DIR [--quantize uint8 [--group-size N]] [--include FILE ...] [--json]\n' +
+    's2cpnet export --checkpoint DIR|PACKAGE [--checkpoint DIR ...] --out DIR [--quantize uint8 [--group-size N]] [--include FILE ...] [--json]\n' +
+    '  --checkpoint DIR   given several times: the weights are averaged (checkpoint averaging, e.g. the last epochs of a run)\n' +
     '  --quantize uint8   weights of 1,024+ values stored as 8 bits with a min and step per group of 32 rows of each output channel (~1.25 bytes per value)\n' +
     '  --include FILE     copy a file (README, licence, the command that trained it) into the checkpoint folder',
   async run(argv: string[], context: CommandContext) {
@@ -20,7 +21,7 @@ export const exportCommand: Command = {
       args: argv,
       strict: true,
       options: {
-        checkpoint: { type: 'string' },
+        checkpoint: { type: 'string', multiple: true },
         out: { type: 'string' },
         quantize: { type: 'string' },
         'group-size': { type: 'string' },
@@ -28,7 +29,8 @@ export const exportCommand: Command = {
         json: { type: 'boolean', default: false },
       },
     });
-    if (!values.checkpoint) throw new ConfigError('--checkpoint', 'required: a checkpoint folder or an npm package that holds one');
+    const references = values.checkpoint ?? [];
+    if (references.length === 0) throw new ConfigError('--checkpoint', 'required: a checkpoint folder or an npm package that holds one');
     if (!values.out) throw new ConfigError('--out', 'required: the folder to write');
     if (values.quantize !== undefined && values.quantize !== 'uint8') throw new ConfigError('--quantize', `expected "uint8", found ${JSON.stringify(values.quantize)}`);
     const extraFiles: Record<string, string> = {};
@@ -41,11 +43,25 @@ export const exportCommand: Command = {
       }
     }
     await initBackend({ ...context.backend, backend: context.backend?.backend ?? 'cpu' });
-    const loaded = await loadCheckpoint(values.checkpoint, { cwd: context.cwd });
-    if (loaded.training) {
+    const all: LoadedCheckpoint[] = [];
+    try {
+      for (const reference of references) all.push(await loadCheckpoint(reference, { cwd: context.cwd }));
+      averageCheckpoints(all);
+    } catch (error) {
+      for (const checkpoint of all.slice(1)) checkpoint.model.dispose();
+      all[0]?.model.dispose();
+      throw error;
+    }
+    for (const checkpoint of all.slice(1)) checkpoint.model.dispose();
+    const loaded = all[0]!;
+    const withTraining = [...all].reverse().find((c) => c.training);
+    if (withTraining?.training) {
       // Where the weights came from: the run settings and the per-epoch validation scores, not the optimiser.
-      const { run, history, epoch } = loaded.training;
+      const { run, history, epoch } = withTraining.training;
       extraFiles['training-summary.json'] = `${JSON.stringify({ epochs: epoch, run, history }, null, 1)}\n`;
+    }
+    if (all.length > 1) {
+      extraFiles['averaged.json'] = `${JSON.stringify({ averageOf: all.map((c) => c.dir) }, null, 1)}\n`;
     }
     const out = path.resolve(context.cwd, values.out);
     await saveCheckpoint(out, {
@@ -57,9 +73,9 @@ export const exportCommand: Command = {
       extraFiles,
     });
     const stat = await fsp.stat(path.join(out, 'weights.bin'));
-    const summary = { from: loaded.dir, out, weightsBytes: stat.size, quantize: values.quantize ?? null, parameters: loaded.model.countParams() };
+    const summary = { from: all.length > 1 ? all.map((c) => c.dir) : loaded.dir, out, weightsBytes: stat.size, quantize: values.quantize ?? null, parameters: loaded.model.countParams() };
     loaded.model.dispose();
-    context.stdout(values.json ? `${JSON.stringify(summary, null, 2)}\n` : `exported ${summary.parameters} parameters to ${out} (weights.bin ${(stat.size / 2 ** 20).toFixed(1)} MiB${values.quantize ? ', uint8' : ''})\n`);
+    context.stdout(values.json ? `${JSON.stringify(summary, null, 2)}\n` : `exported ${summary.parameters} parameters${all.length > 1 ? ` (mean of ${all.length} checkpoints)` : ''} to ${out} (weights.bin ${(stat.size / 2 ** 20).toFixed(1)} MiB${values.quantize ? ', uint8' : ''})\n`);
     return ExitCode.ok;
   },
 };

@@ -103,4 +103,40 @@ describe('s2cpnet train / evaluate / caption', () => {
     expect(broken.code).toBe(3);
     expect(broken.err).toMatch(/broken-ckpt.*vocabulary/);
   });
+
+  it('train --keep-epochs, export (copy, uint8, average of epochs) and evaluate --length-penalty', async () => {
+    expect((await run(['prepare', '--annotations', set.datasetFile, '--images', set.imagesDir, '--masks', set.masksDir, '--out', 'prep-x', '--size', '64', '--min-word-freq', '1'])).code).toBe(0);
+    const trained = await run(['train', '--config', 'tiny.json', '--data', 'prep-x', '--out', 'run-x', '--batch-size', '8', '--epochs', '2', '--lr', '0.002', '--val-max', '3', '--keep-epochs']);
+    expect(trained.code).toBe(0);
+    for (const n of [1, 2]) expect(existsSync(path.join(root, 'run-x', `epoch-${n}`, 'weights.bin'))).toBe(true);
+
+    const single = await run(['export', '--checkpoint', 'run-x/last', '--out', 'rel-single', '--json']);
+    expect(single.code).toBe(0);
+    expect(JSON.parse(single.out).from).toBe(path.join(root, 'run-x', 'last'));
+    expect(existsSync(path.join(root, 'rel-single', 'optimizer.bin'))).toBe(false);
+    expect(JSON.parse(await fsp.readFile(path.join(root, 'rel-single', 'training-summary.json'), 'utf8')).epochs).toBe(2);
+
+    const averaged = await run(['export', '--checkpoint', 'run-x/epoch-1', '--checkpoint', 'run-x/epoch-2', '--out', 'rel-avg', '--quantize', 'uint8']);
+    expect(averaged.code).toBe(0);
+    expect(averaged.out).toMatch(/mean of 2 checkpoints/);
+    const sources = JSON.parse(await fsp.readFile(path.join(root, 'rel-avg', 'averaged.json'), 'utf8'));
+    expect(sources.averageOf).toEqual([path.join(root, 'run-x', 'epoch-1'), path.join(root, 'run-x', 'epoch-2')]);
+    const weights = JSON.parse(await fsp.readFile(path.join(root, 'rel-avg', 'weights.json'), 'utf8'));
+    expect(weights.tensors.some((t: { dtype: string }) => t.dtype === 'uint8')).toBe(true);
+
+    const scored = await run(['evaluate', '--checkpoint', 'rel-avg', '--annotations', set.datasetFile, '--images', set.imagesDir, '--masks', set.masksDir, '--split', 'test', '--beam', '2', '--length-penalty', '0.5', '--out', 'eval-avg', '--json']);
+    expect(scored.code).toBe(0);
+    expect(scored.err).toMatch(/beam 2, length penalty 0\.5/);
+    expect(JSON.parse(await fsp.readFile(path.join(root, 'eval-avg', 'scores_test.json'), 'utf8')).lengthPenalty).toBe(0.5);
+    const badPenalty = await run(['caption', '--checkpoint', 'rel-avg', set.imagesDir, '--length-penalty', 'long']);
+    expect(badPenalty.code).toBe(2);
+    expect(badPenalty.err).toMatch(/--length-penalty: expected a number, found "long"/);
+
+    await fsp.writeFile(path.join(root, 'other.json'), JSON.stringify({ ...tinyConfigJson(), captionDecoder: { ...tinyConfigJson().captionDecoder, numLayers: 2 } }));
+    expect((await run(['train', '--config', 'other.json', '--data', 'prep-x', '--out', 'run-other', '--batch-size', '8', '--epochs', '1', '--val-max', '3'])).code).toBe(0);
+    const mismatch = await run(['export', '--checkpoint', 'run-x/epoch-2', '--checkpoint', 'run-other/last', '--out', 'rel-bad']);
+    expect(mismatch.code).toBe(3);
+    expect(mismatch.err).toMatch(/run-other[/\\]last: cannot average with .*epoch-2: the model configs differ/);
+    expect(existsSync(path.join(root, 'rel-bad'))).toBe(false);
+  }, 240_000);
 });

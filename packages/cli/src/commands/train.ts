@@ -42,7 +42,8 @@ export const trainCommand: Command = {
     's2cpnet train (--preset NAME | --config FILE) --data DIR [--out DIR] [--batch-size N] [--micro-batch N] [--lr X]\n' +
     '              [--epochs N] [--seed N] [--time-budget MINUTES]\n' +
     '              [--lr-patience N] [--lr-factor X] [--stop-patience N] [--val-beam K] [--val-max N] [--feature-cache|--no-feature-cache]\n' +
-    '              [--encoder-weights DIR|FILE] [--resume] [--json]',
+    '              [--encoder-weights DIR|FILE] [--keep-epochs] [--resume] [--json]\n' +
+    '  --keep-epochs   also keep the weights after every epoch N in OUT/epoch-N (for `s2cpnet export` averaging)',
   async run(argv: string[], context: CommandContext) {
     const { values } = parseArgs({
       args: argv,
@@ -67,6 +68,7 @@ export const trainCommand: Command = {
         'feature-cache': { type: 'boolean' },
         'no-feature-cache': { type: 'boolean' },
         resume: { type: 'boolean', default: false },
+        'keep-epochs': { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
       },
     });
@@ -108,6 +110,7 @@ export const trainCommand: Command = {
       },
       featureCache: values['feature-cache'] ? true : values['no-feature-cache'] ? false : undefined,
       resume: values.resume,
+      keepEpochs: values['keep-epochs'],
       signal: context.signal,
       log: (line) => {
         bar.end();
