@@ -2,7 +2,8 @@
 // Markdown tables of UCM runs from their training logs (`<run>/log.jsonl`, greedy val scores after every epoch).
 //   node scripts/ucm-tables.mjs runs/ucm [--epoch N]
 // --epoch N: the scores after epoch N of every run (an equal training budget); default: each run's best epoch by
-// val METEOR (the selection rule). Runs named `<variant>-seed<k>` are grouped by variant: mean ± spread over seeds.
+// val METEOR (the selection rule). Runs named `[abl-]<variant>-seed<k>` are grouped by variant: mean ± sample standard
+// deviation over seeds (other folders are ignored).
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,7 +21,9 @@ for (const name of readdirSync(dir).sort()) {
   if (values.epoch) pick = epochs.find((e) => e.epoch === Number(values.epoch));
   else pick = epochs.reduce((a, b) => (b.val.METEOR > a.val.METEOR ? b : a));
   if (!pick) continue;
-  const variant = name.replace(/^abl-/, '').replace(/-seed\d+$/, '');
+  const match = /^(?:abl-)?(.+)-seed\d+$/.exec(name);
+  if (!match) continue;
+  const variant = match[1];
   const minutes = epochs.filter((e) => e.epoch <= pick.epoch).reduce((a, e) => a + e.seconds, 0) / 60;
   if (!groups.has(variant)) groups.set(variant, []);
   groups.get(variant).push({ run: name, epoch: pick.epoch, minutes, val: pick.val });
@@ -31,7 +34,8 @@ for (const [variant, runs] of groups) {
   const cell = (m) => {
     const xs = runs.map((r) => r.val[m]);
     const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-    const spread = xs.length > 1 ? ` ± ${((Math.max(...xs) - Math.min(...xs)) / 2).toFixed(4)}` : '';
+    const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1)) : 0;
+    const spread = xs.length > 1 ? ` ± ${sd.toFixed(4)}` : '';
     return `${mean.toFixed(4)}${spread}`;
   };
   console.log(`| ${variant} | ${runs.length} | ${runs.map((r) => r.epoch).join(', ')} | ${runs.map((r) => r.minutes.toFixed(0)).join(', ')} | ${metrics.map(cell).join(' | ')} |`);
