@@ -85,6 +85,24 @@ export async function captionFiles(
   return results;
 }
 
+/** The decoding flags `caption` and `evaluate` share, for `parseArgs`. */
+export const DECODING_FLAGS = {
+  beam: { type: 'string' },
+  'length-penalty': { type: 'string' },
+  'max-length': { type: 'string' },
+  'batch-size': { type: 'string' },
+} as const;
+
+/** Reads the `DECODING_FLAGS` values, with their defaults (beam 3, no length penalty, 25 words, 8 images per batch). */
+export function decodingFlags(values: { beam?: string; 'length-penalty'?: string; 'max-length'?: string; 'batch-size'?: string }) {
+  return {
+    beamSize: numberFlag(values.beam, '--beam', { integer: true, min: 1 }) ?? 3,
+    maxLength: numberFlag(values['max-length'], '--max-length', { integer: true, min: 1 }) ?? 25,
+    lengthPenalty: numberFlag(values['length-penalty'], '--length-penalty') ?? 0,
+    batchSize: numberFlag(values['batch-size'], '--batch-size', { integer: true, min: 1 }) ?? 8,
+  };
+}
+
 function csvField(value: string): string {
   return /[",\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
@@ -101,10 +119,7 @@ export const captionCommand: Command = {
       options: {
         checkpoint: { type: 'string' },
         masks: { type: 'string' },
-        beam: { type: 'string' },
-        'length-penalty': { type: 'string' },
-        'max-length': { type: 'string' },
-        'batch-size': { type: 'string' },
+        ...DECODING_FLAGS,
         out: { type: 'string' },
       },
     });
@@ -112,10 +127,7 @@ export const captionCommand: Command = {
     if (positionals.length === 0) throw new ConfigError('FILES_OR_FOLDERS', 'give at least one image file or folder');
     if (values.out && !/\.(json|csv)$/i.test(values.out)) throw new ConfigError('--out', `expected a .json or .csv file name, found ${JSON.stringify(values.out)}`);
     const files = await expandImageArguments(positionals, context.cwd);
-    const beamSize = numberFlag(values.beam, '--beam', { integer: true, min: 1 }) ?? 3;
-    const maxLength = numberFlag(values['max-length'], '--max-length', { integer: true, min: 1 }) ?? 25;
-    const lengthPenalty = numberFlag(values['length-penalty'], '--length-penalty') ?? 0;
-    const batchSize = numberFlag(values['batch-size'], '--batch-size', { integer: true, min: 1 }) ?? 8;
+    const decoding = decodingFlags(values);
     await initBackend({ ...context.backend });
     const checkpoint = await loadCheckpoint(values.checkpoint, { cwd: context.cwd });
     const masks = checkpoint.model.config.useMaskView
@@ -124,7 +136,7 @@ export const captionCommand: Command = {
         : new MaskCache({ dir: path.join(context.cwd, '.s2cpnet-cache', 'masks'), provider: new FelzenszwalbSegmenter() })
       : null;
     const bar = new ProgressBar(context, 'caption');
-    const results = await captionFiles(checkpoint, files, { beamSize, maxLength, lengthPenalty, batchSize, masks, signal: context.signal, onProgress: (d, t) => bar.update(d, t, '') });
+    const results = await captionFiles(checkpoint, files, { ...decoding, masks, signal: context.signal, onProgress: (d, t) => bar.update(d, t, '') });
     bar.end();
     const rows = files.map((file, i) => ({
       file: path.relative(context.cwd, file) || file,

@@ -8,8 +8,7 @@ import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { initBackend } from '../backend';
 import { ProgressBar } from '../progress';
-import { numberFlag } from './train';
-import { captionFiles } from './caption';
+import { captionFiles, decodingFlags, DECODING_FLAGS } from './caption';
 
 export const evaluateCommand: Command = {
   name: 'evaluate',
@@ -27,10 +26,7 @@ export const evaluateCommand: Command = {
         images: { type: 'string' },
         masks: { type: 'string' },
         split: { type: 'string' },
-        beam: { type: 'string' },
-        'length-penalty': { type: 'string' },
-        'max-length': { type: 'string' },
-        'batch-size': { type: 'string' },
+        ...DECODING_FLAGS,
         out: { type: 'string' },
         json: { type: 'boolean', default: false },
       },
@@ -40,10 +36,8 @@ export const evaluateCommand: Command = {
     }
     const split = values.split as Split;
     if (!(SPLITS as readonly string[]).includes(split)) throw new ConfigError('--split', `expected one of ${SPLITS.join(', ')}, found ${JSON.stringify(values.split)}`);
-    const beamSize = numberFlag(values.beam, '--beam', { integer: true, min: 1 }) ?? 3;
-    const maxLength = numberFlag(values['max-length'], '--max-length', { integer: true, min: 1 }) ?? 25;
-    const lengthPenalty = numberFlag(values['length-penalty'], '--length-penalty') ?? 0;
-    const batchSize = numberFlag(values['batch-size'], '--batch-size', { integer: true, min: 1 }) ?? 8;
+    const decoding = decodingFlags(values);
+    const { beamSize, lengthPenalty } = decoding;
     const imagesDir = path.resolve(context.cwd, values.images!);
     const dataset = await loadCaptionDataset(path.resolve(context.cwd, values.annotations!), { imagesDir });
     const images = imagesOfSplit(dataset, split);
@@ -57,7 +51,7 @@ export const evaluateCommand: Command = {
         ? new FolderMaskProvider({ dir: path.resolve(context.cwd, values.masks) })
         : new MaskCache({ dir: path.join(path.resolve(context.cwd, values.out ?? '.s2cpnet-cache'), 'masks'), provider: new FelzenszwalbSegmenter() })
       : null;
-    const results = await captionFiles(checkpoint, images.map((i) => i.file), { beamSize, maxLength, lengthPenalty, batchSize, masks, signal: context.signal, onProgress: (done, total) => bar.update(done, total, '') });
+    const results = await captionFiles(checkpoint, images.map((i) => i.file), { ...decoding, masks, signal: context.signal, onProgress: (done, total) => bar.update(done, total, '') });
     bar.end();
     const predictions = images.map((image, i) => ({ image_id: image.id, caption: results[i]!.caption }));
     const report = await scoreCaptions(images.map((image, i) => ({ imageId: image.id, candidate: results[i]!.caption, references: image.captions.map((c) => c.raw) })));

@@ -48,8 +48,7 @@ export const exportCommand: Command = {
       for (const reference of references) all.push(await loadCheckpoint(reference, { cwd: context.cwd }));
       averageCheckpoints(all);
     } catch (error) {
-      for (const checkpoint of all.slice(1)) checkpoint.model.dispose();
-      all[0]?.model.dispose();
+      for (const checkpoint of all) checkpoint.model.dispose();
       throw error;
     }
     for (const checkpoint of all.slice(1)) checkpoint.model.dispose();
