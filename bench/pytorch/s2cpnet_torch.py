@@ -1,4 +1,4 @@
-"""PyTorch models for the S²CPNet benchmark (written from /work/shared/spec/S2CPNET.md, sections 4-7).
+"""PyTorch models for the S²CPNet benchmark (written from the project's shared/spec/S2CPNET.md, sections 4-7).
 
 Layout is NCHW for images and feature maps, [B, N, C] for token maps. Everything is float32 on CPU with random
 initialisation; nothing is downloaded. The blocks follow the toolkit's defaults where the spec leaves a choice:

@@ -14,6 +14,7 @@ import { averageCheckpoints } from './average';
 import { train } from './train';
 import { loadEncoderWeights } from './encoder-weights';
 import { tinyConfig, tinyPreparedDataset } from './testing/tiny';
+import { sharedPath } from '../../../scripts/shared-dir';
 
 let root = '';
 let preparedDir = '';
@@ -249,10 +250,7 @@ describe('training', () => {
 });
 
 describe('pretrained encoder weights', () => {
-  const shared = [process.env.S2CPNET_SHARED_DIR, path.resolve(__dirname, '../../../../shared'), '/work/shared']
-    .filter((d): d is string => Boolean(d))
-    .map((d) => path.join(d, 'weights', 'mobilenet_v1_0.75_224'))
-    .find((d) => existsSync(path.join(d, 'model.json')));
+  const shared = sharedPath('weights/mobilenet_v1_0.75_224/model.json') ? sharedPath('weights/mobilenet_v1_0.75_224') : undefined;
 
   it('reports a missing or unknown weights path clearly', async () => {
     const model = buildS2CPNet(tinyConfig('baseline1'), { vocabSize: 20, numClasses: 0 });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { createProgressPrinter, parsePrepareArgs, prepareCommand } from './prepare';
+import { sharedPath, skippedBecause } from '../../../../scripts/shared-dir';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-cli-prepare-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -130,9 +131,9 @@ describe('createProgressPrinter', () => {
   });
 });
 
-const TIF = '/work/shared/testdata/ucm-tif';
+const TIF = sharedPath('testdata/ucm-tif') ?? '';
 
-describe.skipIf(!existsSync(TIF))('on the original UC Merced TIFFs (skipped: /work/shared/testdata/ucm-tif is absent)', () => {
+describe.skipIf(TIF === '')(`on the original UC Merced TIFFs${TIF === '' ? ` (${skippedBecause('testdata/ucm-tif')})` : ''}`, () => {
   it('prepares the 12 TIFF samples', async () => {
     const { ctx, stdout } = context();
     const out = path.join(root, 'tif');

@@ -4,11 +4,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { useBackend } from '@s2cpnet/core/testing';
 import { main } from '../main';
+import { sharedPath } from '../../../../scripts/shared-dir';
 
 // The released checkpoint (weights/ucm-mobilenet, a workspace package) captions real UC Merced TIFFs through the
 // public command, addressed by its npm name. The TIFFs and their captions come from ../shared (test data only).
 const repo = path.resolve(__dirname, '../../../..');
-const tifDir = path.resolve(repo, '../shared/testdata/ucm-tif');
+const tifDir = sharedPath('testdata/ucm-tif') ?? '';
 const release = path.join(repo, 'weights/ucm-mobilenet');
 let work = '';
 
@@ -44,7 +45,7 @@ describe('@s2cpnet/weights-ucm-mobilenet', () => {
     expect(checkpoint.files.optimizer).toBeUndefined();
   });
 
-  it.skipIf(!existsSync(tifDir))('captions real UC Merced TIFFs sensibly (s2cpnet caption and evaluate by package name)', async () => {
+  it.skipIf(tifDir === '')('captions real UC Merced TIFFs sensibly (s2cpnet caption and evaluate by package name)', async () => {
     const files = ['156.tif', '216.tif', '1056.tif', '1327.tif', '1610.tif'].map((f) => path.join(tifDir, f));
     const out = path.join(work, 'captions.json');
     const captioned = await run(['caption', '--checkpoint', '@s2cpnet/weights-ucm-mobilenet', ...files, '--out', out]);

@@ -1,11 +1,11 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { parseScoreArgs, scoreCommand } from './score';
+import { sharedPath } from '../../../../scripts/shared-dir';
 
 const directory = mkdtempSync(join(tmpdir(), 's2cpnet-score-cli-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
@@ -34,17 +34,7 @@ async function run(argv: string[]): Promise<{ code: number; stdout: string; stde
   return { code, stdout, stderr };
 }
 
-/** The shared folder: S2CPNET_SHARED_DIR, else shared/ beside the repository, else /work/shared. */
-function goldenDirectory(): string | undefined {
-  const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-  const candidates = [process.env['S2CPNET_SHARED_DIR'], join(repoRoot, '..', 'shared'), '/work/shared'].filter(
-    (candidate): candidate is string => Boolean(candidate),
-  );
-  const shared = candidates.find((candidate) => existsSync(join(candidate, 'testdata', 'coco-caption-golden')));
-  return shared === undefined ? undefined : join(shared, 'testdata', 'coco-caption-golden');
-}
-
-const GOLDEN = goldenDirectory();
+const GOLDEN = sharedPath('testdata/coco-caption-golden');
 
 interface GoldenCase {
   image_id: string;

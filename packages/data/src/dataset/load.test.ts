@@ -5,6 +5,7 @@ import { InputError, S2CPNetError } from '@s2cpnet/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { countBySplit, detectCaptionFormat, loadCaptionDataset, parseCaptionDataset } from './load';
 import { normalizeTokens, tokenizeCaption } from './tokenize';
+import { sharedPath, skippedBecause } from '../../../../scripts/shared-dir';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-load-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -227,10 +228,10 @@ describe('format detection and file errors', () => {
   });
 });
 
-const UCM = '/work/shared/data/ucm';
-const TIF = '/work/shared/testdata/ucm-tif';
+const UCM = sharedPath('data/ucm') ?? '';
+const TIF = sharedPath('testdata/ucm-tif') ?? '';
 
-describe.skipIf(!existsSync(UCM))('shared UCM data (skipped: /work/shared/data/ucm is absent)', () => {
+describe.skipIf(UCM === '')(`shared UCM data${UCM === '' ? ` (${skippedBecause('data/ucm')})` : ''}`, () => {
   it('loads the UCM train and val splits with five captions per image', async () => {
     const dataset = await loadCaptionDataset(path.join(UCM, 'dataset.json'), { imagesDir: path.join(UCM, 'images') });
     expect(dataset.source).toMatchObject({ format: 'karpathy', name: 'UCM' });
@@ -242,7 +243,7 @@ describe.skipIf(!existsSync(UCM))('shared UCM data (skipped: /work/shared/data/u
   });
 });
 
-describe.skipIf(!existsSync(TIF))('shared TIFF samples (skipped: /work/shared/testdata/ucm-tif is absent)', () => {
+describe.skipIf(TIF === '')(`shared TIFF samples${TIF === '' ? ` (${skippedBecause('testdata/ucm-tif')})` : ''}`, () => {
   it('loads the 12 TIFF entries', async () => {
     const dataset = await loadCaptionDataset(path.join(TIF, 'dataset.json'), { imagesDir: TIF });
     expect(dataset.images).toHaveLength(12);

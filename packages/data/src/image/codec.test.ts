@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RgbImage } from '../masks/types';
 import { decodeImageBuffer, decodeImageFile, encodePng } from './codec';
 import { resizeBilinear } from './transform';
+import { sharedPath, skippedBecause } from '../../../../scripts/shared-dir';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-codec-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -126,9 +127,9 @@ describe('encodePng', () => {
   });
 });
 
-const TIF = '/work/shared/testdata/ucm-tif';
+const TIF = sharedPath('testdata/ucm-tif') ?? '';
 
-describe.skipIf(!existsSync(TIF))('original UC Merced TIFFs (skipped: /work/shared/testdata/ucm-tif is absent)', () => {
+describe.skipIf(TIF === '')(`original UC Merced TIFFs${TIF === '' ? ` (${skippedBecause('testdata/ucm-tif')})` : ''}`, () => {
   it('decodes all 12, including the 253-pixel ones, and measures decode + resize throughput', async () => {
     const files = readdirSync(TIF).filter((name) => name.endsWith('.tif')).map((name) => path.join(TIF, name));
     expect(files).toHaveLength(12);

@@ -109,7 +109,9 @@ function format(label: string, result: SegmenterBenchmarkResult): string {
 
 async function main(): Promise<void> {
   const runs = Number(process.argv[2] ?? 20);
-  const ucmDir = process.argv[3] ?? '/work/shared/data/ucm/images';
+  // the project's shared test data: S2CPNET_SHARED_DIR, else shared/ beside the repository (run from packages/data)
+  const shared = process.env['S2CPNET_SHARED_DIR'] ?? path.resolve('..', '..', '..', 'shared');
+  const ucmDir = process.argv[3] ?? path.join(shared, 'data', 'ucm', 'images');
   console.log(format('synthetic 256x256', benchmarkSegmenter({ runs })));
   if (existsSync(ucmDir)) {
     const images = await loadBenchmarkImages(ucmDir, 5);

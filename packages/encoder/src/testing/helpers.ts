@@ -1,6 +1,5 @@
 /** Test-only helpers shared by the encoder's test files. */
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { SeededRng, S2Layer } from '@s2cpnet/core';
@@ -58,14 +57,10 @@ export function writeWeightValues(layer: S2Layer, values: ReadonlyMap<string, Fl
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
 /**
- * The project's shared folder (weights, data): `S2CPNET_SHARED_DIR`, else `shared/` beside the repository (where CI
- * puts it), else /work/shared. `undefined` when none exists (tests that need it are skipped).
+ * A path in the project's shared folder (weights, data), found by the repository's one helper: `undefined` when
+ * absent outside CI (tests that need it are skipped), an error in CI.
  */
-export function sharedDir(): string | undefined {
-  const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-  const candidates = [process.env['S2CPNET_SHARED_DIR'], join(repoRoot, '..', 'shared'), '/work/shared'].filter((c): c is string => Boolean(c));
-  return candidates.find((c) => existsSync(c));
-}
+export { sharedPath } from '../../../../scripts/shared-dir';
 
 /**
  * Finite-difference check of the gradients of `output()` with respect to layer variables: loss = Σ output·R with a

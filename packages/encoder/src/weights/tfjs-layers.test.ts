@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { expectClose, testBackends, useBackend } from '@s2cpnet/core/testing';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MobileNetV1 } from '../mobilenet-v1';
-import { sharedDir } from '../testing/helpers';
+import { sharedPath } from '../testing/helpers';
 import { loadTfjsLayersWeights } from './load';
 import { readTfjsLayersWeights } from './tfjs-layers';
 
@@ -65,10 +65,9 @@ describe('readTfjsLayersWeights', () => {
   });
 });
 
-const shared = sharedDir();
-const MOBILENET_DIR = shared ? join(shared, 'weights', 'mobilenet_v1_0.75_224') : '';
-const UCM = shared ? join(shared, 'data', 'ucm') : '';
-const available = Boolean(shared) && existsSync(join(MOBILENET_DIR, 'model.json')) && existsSync(join(UCM, 'classes.csv'));
+const MOBILENET_DIR = sharedPath('weights/mobilenet_v1_0.75_224/model.json') ? sharedPath('weights/mobilenet_v1_0.75_224')! : '';
+const UCM = sharedPath('data/ucm/classes.csv') ? sharedPath('data/ucm')! : '';
+const available = MOBILENET_DIR !== '' && UCM !== '';
 
 /** ImageNet classes that count as "an aircraft" for a top-down airplane picture. */
 const AIRCRAFT = new Map([

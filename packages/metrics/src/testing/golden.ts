@@ -1,29 +1,20 @@
 /**
  * Access to the COCO caption toolkit's golden outputs in the project's shared folder (tests only).
  *
- * The folder is `S2CPNET_SHARED_DIR`, else `shared/` beside the repository (where CI puts it), else /work/shared.
- * Tests that need it are skipped when none exists.
+ * The folder is found by the repository's one helper (`scripts/shared-dir.ts`): `S2CPNET_SHARED_DIR`, else `shared/`
+ * beside the repository. Tests that need it are skipped when it is absent, except in CI, where that is an error.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { sharedPath } from '../../../../scripts/shared-dir';
 
 import type { CaptionItem } from '../types.js';
 
-function sharedDirectory(): string | undefined {
-  const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-  const candidates = [process.env['S2CPNET_SHARED_DIR'], join(repoRoot, '..', 'shared'), '/work/shared'].filter(
-    (candidate): candidate is string => Boolean(candidate),
-  );
-  return candidates.find((candidate) => existsSync(join(candidate, 'testdata', 'coco-caption-golden')));
-}
-
-const SHARED = sharedDirectory();
-
 /** The golden data directory, or undefined when the shared folder is absent. */
-export const GOLDEN_DIR = SHARED === undefined ? undefined : join(SHARED, 'testdata', 'coco-caption-golden');
+export const GOLDEN_DIR = sharedPath('testdata/coco-caption-golden');
 /** Meteor 1.5's own English resource files, or undefined when absent. */
-export const METEOR_RESOURCES_DIR = SHARED === undefined ? undefined : join(SHARED, 'testdata', 'meteor-resources');
+export const METEOR_RESOURCES_DIR = sharedPath('testdata/meteor-resources');
 
 export interface GoldenCase {
   image_id: string;
