@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // Packs every publishable package with `npm pack`, installs the tarballs into a fresh project in a temp folder
 // outside the workspace, and imports each one with ESM `import` and CJS `require`. Also runs publint and
-// are-the-types-wrong on each tarball. Needs the packages built (`npm run build`).
+// are-the-types-wrong on each tarball, and applies the install rules of scripts/dependency-rules.mjs to everything
+// the tarballs pull in. Needs the packages built (`npm run build`).
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
+import { checkInstalledTree, INSTALL_SCRIPT_ALLOW_LIST } from './dependency-rules.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
@@ -44,7 +46,17 @@ try {
   run('mkdir', ['-p', app], work);
   writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'pack-smoke', private: true, version: '0.0.0' }, null, 2));
   console.log(`installing ${tarballs.length} tarballs into ${app}`);
-  run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...tarballs.map((t) => t.tarball)], app);
+  // First without running any package's scripts, so that the install rules can name the package that breaks them
+  // even when its script would crash the install; then `npm rebuild` runs the install scripts a user's install runs.
+  run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', ...tarballs.map((t) => t.tarball)], app);
+  const rules = checkInstalledTree(path.join(app, 'node_modules'));
+  for (const problem of rules.problems) problems.push(`install rules: ${problem}`);
+  console.log(`install rules: ${rules.checked} installed packages checked (bounded ranges; install scripts only from ${[...INSTALL_SCRIPT_ALLOW_LIST.keys()].join(', ')}): ${rules.problems.length} problem(s)`);
+  try {
+    run('npm', ['rebuild', '--no-audit', '--no-fund'], app);
+  } catch (error) {
+    problems.push(`npm rebuild (the install scripts a user's install runs) failed: ${(error.stderr || error.message).split('\n').slice(-8).join('\n')}`);
+  }
   for (const { name, pkg } of tarballs) {
     const subpaths = Object.keys(pkg.exports ?? { '.': {} }).filter((k) => k !== './package.json');
     for (const sub of subpaths) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The project's test command (`npm test`): build, typecheck, lint and module boundaries, every package's vitest
-// suite (on the cpu and wasm backends), the examples, and the pack-and-install smoke test. Prints one closing line
+// The project's test command (`npm test`): build, typecheck, lint and module boundaries, the repository checks (no
+// absolute paths, the README's commands, the scripts' own tests), every package's vitest suite (on the cpu and wasm
+// backends), the examples, and the pack-and-install smoke test with the install rules. Prints one closing line
 // "N passed, N failed" and exits non-zero when anything fails.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -38,6 +39,26 @@ countStep('build all packages', npx, ['nx', 'run-many', '-t', 'build', '--output
 countStep('typecheck', npx, ['nx', 'run-many', '-t', 'typecheck', '--outputStyle=static', ...nxCache]);
 countStep('lint (publint)', npx, ['nx', 'run-many', '-t', 'lint', '--outputStyle=static', ...nxCache]);
 countStep('module boundaries', 'node', ['scripts/check-boundaries.mjs']);
+countStep('no absolute paths of a machine in tracked files', 'node', ['scripts/check-absolute-paths.mjs']);
+countStep('README commands: npx s2cpnet is this checkout\'s CLI; every verb and flag shown exists', 'node', ['scripts/check-readme-commands.mjs']);
+
+// The repository scripts' own tests (node's test runner), counted test by test.
+{
+  const scriptTests = readdirSync(path.join(root, 'scripts')).filter((f) => f.endsWith('.test.mjs')).map((f) => path.join('scripts', f));
+  const t0 = Date.now();
+  process.stdout.write(`\n=== node --test ${scriptTests.join(' ')}\n`);
+  const result = spawnSync('node', ['--test', ...scriptTests], { cwd: root, env, encoding: 'utf8' });
+  process.stdout.write(result.stdout + result.stderr);
+  const count = (name) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(result.stdout)?.[1] ?? 0);
+  passed += count('pass');
+  failed += count('fail');
+  if (count('fail') > 0) failures.push(`scripts: ${count('fail')} failed test(s)`);
+  else if (result.status !== 0 || count('pass') === 0) {
+    failed += 1;
+    failures.push(`scripts: node --test exited ${result.status} with ${count('pass')} passed`);
+  }
+  process.stdout.write(`=== node --test scripts: ${result.status === 0 ? 'ok' : 'FAILED'} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+}
 
 // Unit tests, package by package, counting vitest's own test results.
 const reportDir = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-test-'));
