@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, main as s2cpnet } from '@s2cpnet/cli';
+import { initBackend, maskSizeFor, main as s2cpnet } from '@s2cpnet/cli';
 import {
   FelzenszwalbSegmenter,
   FolderMaskProvider,
@@ -194,11 +194,15 @@ export async function run(options: CaptionImagesOptions = {}): Promise<CaptionIm
   // 1. the library
   const checkpoint = await loadCheckpoint(checkpointDir);
   const files = await listImages(imagesDir);
+  // Masks computed here must be the ones training saw: the working size of the training data's `prepare` (as the
+  // CLI picks it), cached by the content of each image file. Library and CLI share the cache folder below.
+  const cacheDir = path.join(out, '.s2cpnet-cache');
+  const maskSize = await maskSizeFor(checkpoint);
   const masks = !checkpoint.model.config.useMaskView
     ? null
     : masksDir
       ? new FolderMaskProvider({ dir: masksDir })
-      : new MaskCache({ dir: path.join(out, '.s2cpnet-cache', 'masks'), provider: new FelzenszwalbSegmenter() });
+      : new MaskCache({ dir: path.join(cacheDir, 'masks'), provider: new FelzenszwalbSegmenter(), size: maskSize });
   let library: CaptionedImage[];
   try {
     library = rowsOf(files, await captionFolder(checkpoint, files, { masks, beamSize, batchSize }));
@@ -209,7 +213,7 @@ export async function run(options: CaptionImagesOptions = {}): Promise<CaptionIm
 
   // 2. the same through the command line (run in-process here; from a shell it is the `command` printed below)
   const cliOut = path.join(out, 'captions-cli.json');
-  const argv = ['caption', '--checkpoint', checkpointDir, imagesDir, ...(masksDir ? ['--masks', masksDir] : []), '--beam', String(beamSize), '--batch-size', String(batchSize), '--out', cliOut];
+  const argv = ['caption', '--checkpoint', checkpointDir, imagesDir, ...(masksDir ? ['--masks', masksDir] : ['--cache-dir', cacheDir, '--mask-size', String(maskSize)]), '--beam', String(beamSize), '--batch-size', String(batchSize), '--out', cliOut];
   const stderr: string[] = [];
   const code = await s2cpnet(['--backend', info.backend, ...argv], { cwd: out, stdout: (t) => log(t.trimEnd()), stderr: (t) => stderr.push(t), isTTY: false });
   if (code !== 0) throw new Error(`s2cpnet caption exited with ${code}: ${stderr.join('')}`);

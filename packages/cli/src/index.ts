@@ -12,6 +12,7 @@
 export { initBackend, measureMatMulGflops, BACKEND_NAMES } from './backend';
 export type { BackendName, BackendInfo, InitBackendOptions } from './backend';
 export { main } from './main';
+export { maskSizeFor } from './commands/caption';
 export type { Command, CommandContext } from './command';
 export { ExitCode } from './command';
 export { VERSION } from './version';

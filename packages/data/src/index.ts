@@ -14,10 +14,20 @@
 export * from './dataset/types';
 export { loadCaptionDataset, parseCaptionDataset, detectCaptionFormat, countBySplit, imagesOfSplit, type LoadCaptionDatasetOptions } from './dataset/load';
 export { tokenizeCaption, normalizeTokens } from './dataset/tokenize';
-export { resolveImagePath } from './dataset/paths';
+export { resolveImagePath, realImagePath } from './dataset/paths';
 
 // Explicit names win over the masks module's star export of its own codec helpers.
-export { decodeImageFile, decodeImageBuffer, encodePng } from './image/codec';
+export {
+  decodeImageFile,
+  decodeImageBuffer,
+  encodePng,
+  probeImageFile,
+  parsePixelCount,
+  maxImagePixels,
+  describeFsError,
+  DEFAULT_MAX_IMAGE_PIXELS,
+  type DecodeImageOptions,
+} from './image/codec';
 export * from './image/transform';
 
 export * from './vocab/vocabulary';

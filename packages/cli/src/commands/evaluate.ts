@@ -1,21 +1,22 @@
 import { parseArgs } from 'node:util';
 import * as path from 'node:path';
 import { ConfigError, writeJsonAtomic } from '@s2cpnet/core';
-import { loadCaptionDataset, imagesOfSplit, FolderMaskProvider, FelzenszwalbSegmenter, MaskCache, type Split, SPLITS } from '@s2cpnet/data';
+import { loadCaptionDataset, imagesOfSplit, realImagePath, type Split, SPLITS } from '@s2cpnet/data';
 import { scoreCaptions } from '@s2cpnet/metrics';
 import { loadCheckpoint } from '@s2cpnet/model';
 import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { initBackend } from '../backend';
 import { ProgressBar } from '../progress';
-import { captionFiles, decodingFlags, DECODING_FLAGS } from './caption';
+import { captionFiles, checkImageFiles, decodingFlags, DECODING_FLAGS, MASK_FLAGS, maskFlags, maskSizeFor, openCaptionMasks } from './caption';
 
 export const evaluateCommand: Command = {
   name: 'evaluate',
   summary: 'Caption a split of a caption dataset with a checkpoint and score it (BLEU, METEOR, ROUGE_L, CIDEr-D, Sm)',
   usage:
     's2cpnet evaluate --checkpoint DIR --annotations FILE --images DIR --split val|test|train [--masks DIR] [--beam K]\n' +
-    '                 [--length-penalty A] [--max-length N] [--batch-size N] [--out DIR] [--json]',
+    '                 [--length-penalty A] [--max-length N] [--batch-size N] [--out DIR] [--json]\n' +
+    '                 [--mask-size N] [--cache-dir DIR | --no-cache] [--max-pixels N]',
   async run(argv: string[], context: CommandContext) {
     const { values } = parseArgs({
       args: argv,
@@ -24,7 +25,7 @@ export const evaluateCommand: Command = {
         checkpoint: { type: 'string' },
         annotations: { type: 'string' },
         images: { type: 'string' },
-        masks: { type: 'string' },
+        ...MASK_FLAGS,
         split: { type: 'string' },
         ...DECODING_FLAGS,
         out: { type: 'string' },
@@ -37,21 +38,24 @@ export const evaluateCommand: Command = {
     const split = values.split as Split;
     if (!(SPLITS as readonly string[]).includes(split)) throw new ConfigError('--split', `expected one of ${SPLITS.join(', ')}, found ${JSON.stringify(values.split)}`);
     const decoding = decodingFlags(values);
+    const flags = maskFlags(values);
     const { beamSize, lengthPenalty } = decoding;
     const imagesDir = path.resolve(context.cwd, values.images!);
     const dataset = await loadCaptionDataset(path.resolve(context.cwd, values.annotations!), { imagesDir });
     const images = imagesOfSplit(dataset, split);
     if (images.length === 0) throw new ConfigError('--split', `split "${split}" of ${values.annotations} has no images`);
+    // Every image is checked before the model is loaded: inside the images folder (no symbolic link out of it),
+    // readable, within the pixel cap.
+    for (const image of images) await realImagePath(imagesDir, image.file);
+    await checkImageFiles(images.map((image) => image.file), { maxPixels: flags.maxPixels });
     const info = await initBackend({ ...context.backend });
     const checkpoint = await loadCheckpoint(values.checkpoint!, { cwd: context.cwd });
     context.stderr(`evaluate: ${images.length} ${split} images, beam ${beamSize}${lengthPenalty ? `, length penalty ${lengthPenalty}` : ''}, backend ${info.backend}\n`);
     const bar = new ProgressBar(context, 'evaluate');
     const masks = checkpoint.model.config.useMaskView
-      ? values.masks
-        ? new FolderMaskProvider({ dir: path.resolve(context.cwd, values.masks) })
-        : new MaskCache({ dir: path.join(path.resolve(context.cwd, values.out ?? '.s2cpnet-cache'), 'masks'), provider: new FelzenszwalbSegmenter() })
+      ? await openCaptionMasks({ ...flags, maskSize: await maskSizeFor(checkpoint, values['mask-size']), cwd: context.cwd, warn: (line) => context.stderr(`evaluate: warning: ${line}\n`) })
       : null;
-    const results = await captionFiles(checkpoint, images.map((i) => i.file), { ...decoding, masks, signal: context.signal, onProgress: (done, total) => bar.update(done, total, '') });
+    const results = await captionFiles(checkpoint, images.map((i) => i.file), { ...decoding, masks, maxPixels: flags.maxPixels, signal: context.signal, onProgress: (done, total) => bar.update(done, total, '') });
     bar.end();
     const predictions = images.map((image, i) => ({ image_id: image.id, caption: results[i]!.caption }));
     const report = await scoreCaptions(images.map((image, i) => ({ imageId: image.id, candidate: results[i]!.caption, references: image.captions.map((c) => c.raw) })));

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { S2CPNetError } from '@s2cpnet/core';
-import { prepareDataset, type PrepareOptions, type PrepareProgress, type PreparedManifest } from '@s2cpnet/data';
+import { parsePixelCount, prepareDataset, type PrepareOptions, type PrepareProgress, type PreparedManifest } from '@s2cpnet/data';
 import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 
@@ -24,6 +24,8 @@ Options:
   --default-split S       split for entries that have none (COCO files): train, val or test
   --on-error stop|skip    stop at the first bad image or entry (default), or skip it and list it in the manifest
   --concurrency N         images processed at once (default 2)
+  --max-pixels N          refuse images larger than N pixels (width x height), from their header, before decoding;
+                          N may end in M for megapixels (default 64M, or S2CPNET_MAX_IMAGE_PIXELS)
   --json                  print the manifest as JSON on stdout
 `;
 
@@ -40,6 +42,7 @@ const OPTIONS = {
   'default-split': { type: 'string' },
   'on-error': { type: 'string' },
   concurrency: { type: 'string' },
+  'max-pixels': { type: 'string' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -90,6 +93,13 @@ export function parsePrepareArgs(argv: string[], cwd: string): { options: Prepar
     onError: choiceFlag(values['on-error'], 'on-error', ['stop', 'skip'] as const),
   };
   if (values.masks) options.masksDir = resolve(values.masks);
+  if (values['max-pixels'] !== undefined) {
+    try {
+      options.maxImagePixels = parsePixelCount(values['max-pixels'], '--max-pixels');
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
   return { options, json: values.json ?? false, help: false };
 }
 

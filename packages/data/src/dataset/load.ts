@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, S2CPNetError } from '@s2cpnet/core';
+import { describeFsError } from '../image/codec';
 import { describeValue, resolveImagePath } from './paths';
 import { normalizeTokens, tokenizeCaption } from './tokenize';
 import {
@@ -343,14 +344,15 @@ export function parseCaptionDataset(
  */
 export async function loadCaptionDataset(file: string, options: LoadCaptionDatasetOptions): Promise<CaptionDataset> {
   const resolved = path.resolve(file);
-  let text: string;
+  let bytes: Uint8Array;
   try {
-    text = await fsp.readFile(resolved, 'utf8');
+    bytes = await fsp.readFile(resolved);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const what = code === 'ENOENT' ? 'caption file not found' : code === 'EISDIR' ? 'expected a caption JSON file, found a folder' : `cannot read the caption file (${code ?? String(error)})`;
+    const what = code === 'EISDIR' ? 'expected a caption JSON file, found a folder' : describeFsError(code, 'caption file');
     throw new InputError(what, { file: resolved, cause: error });
   }
+  const text = decodeUtf8(bytes, resolved);
   let json: unknown;
   try {
     json = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
@@ -358,6 +360,45 @@ export async function loadCaptionDataset(file: string, options: LoadCaptionDatas
     throw new InputError(`not valid JSON: ${(error as Error).message}`, { file: resolved, cause: error });
   }
   return parseCaptionDataset(json, { ...options, file: resolved });
+}
+
+/** Offset of the first byte that is not part of well-formed UTF-8, or -1 when all of `bytes` is. */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  const n = bytes.length;
+  let i = 0;
+  while (i < n) {
+    const lead = bytes[i]!;
+    if (lead < 0x80) {
+      i++;
+      continue;
+    }
+    const need = lead >= 0xc2 && lead <= 0xdf ? 1 : lead >= 0xe0 && lead <= 0xef ? 2 : lead >= 0xf0 && lead <= 0xf4 ? 3 : 0;
+    if (need === 0 || i + need >= n) return i;
+    // The second byte's range excludes overlong forms, surrogates and code points above U+10FFFF.
+    const low = lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
+    const high = lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
+    if (bytes[i + 1]! < low || bytes[i + 1]! > high) return i;
+    for (let k = 2; k <= need; k++) if ((bytes[i + k]! & 0xc0) !== 0x80) return i;
+    i += need + 1;
+  }
+  return -1;
+}
+
+/** Decodes a caption file as strict UTF-8; anything else (Latin-1, Windows-1252) is an error naming the byte. */
+function decodeUtf8(bytes: Uint8Array, file: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (error) {
+    const offset = Math.max(0, firstInvalidUtf8(bytes));
+    let line = 1;
+    for (let i = 0; i < offset; i++) if (bytes[i] === 0x0a) line++;
+    const byte = (bytes[offset] ?? 0).toString(16).padStart(2, '0');
+    throw new InputError(
+      `not valid UTF-8 (byte 0x${byte} at offset ${offset}, line ${line}); expected a UTF-8 caption file. ` +
+        'A Latin-1 or Windows-1252 file can be converted first, e.g. iconv -f latin1 -t utf-8 old.json > new.json',
+      { file, cause: error },
+    );
+  }
 }
 
 /** Number of images per split. */

@@ -1,5 +1,7 @@
+import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '@s2cpnet/core';
+import { describeFsError } from '../image/codec';
 
 /**
  * Turns a file name from a caption file into an image id (a clean relative path with `/` separators) and an
@@ -35,6 +37,36 @@ export function resolveImagePath(
     throw new InputError(`file name ${JSON.stringify(name)} names a folder, not an image file`, where);
   }
   return { id: normalized, file: path.resolve(imagesDir, ...normalized.split('/')) };
+}
+
+/**
+ * Resolves symbolic links in `file` (realpath) and checks that it still lies inside `imagesDir` (also resolved).
+ * A link that leads out of the folder is refused with an `InputError` naming the file and where it leads: a caption
+ * file or a folder of images must not make the toolkit read files elsewhere. Returns the real path.
+ */
+export async function realImagePath(imagesDir: string, file: string): Promise<string> {
+  let realDir: string;
+  try {
+    realDir = await fsp.realpath(imagesDir);
+  } catch (error) {
+    throw new InputError(describeFsError((error as NodeJS.ErrnoException).code, 'images folder'), { file: imagesDir, cause: error });
+  }
+  let real: string;
+  try {
+    real = await fsp.realpath(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const dangling = code === 'ENOENT' && (await fsp.lstat(file).then((stat) => stat.isSymbolicLink(), () => false));
+    throw new InputError(dangling ? 'image file is a symbolic link to nothing' : describeFsError(code, 'image file'), { file, cause: error });
+  }
+  const relative = path.relative(realDir, real);
+  if (relative === '' || relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
+    throw new InputError(
+      `refusing a symbolic link to ${real}, outside the images folder ${imagesDir}; copy the file into the folder, or give its real location`,
+      { file },
+    );
+  }
+  return real;
 }
 
 /** A short description of a JSON value for "expected X, found Y" messages. */

@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { deflateSync } from 'node:zlib';
-import { InputError } from '@s2cpnet/core';
+import { ConfigError, InputError } from '@s2cpnet/core';
 import type { RgbImage } from '../masks/types';
 
 /**
@@ -43,56 +43,177 @@ function toRgb(source: Uint8Array, width: number, height: number, channels: numb
   return { width, height, data };
 }
 
-async function decodeWithSharp(input: string | Uint8Array, name: string): Promise<RgbImage> {
+/**
+ * Default cap on decoded pixels (width x height) per image: 64 megapixels, e.g. 8000x8000. Decoding such an image
+ * takes about 200 MB (3 bytes per pixel) plus one copy; a bigger scene is refused from its header, before any
+ * pixel is decoded, with a message naming the file, its size and the cap. Caption datasets are 224-1024 px.
+ * Change it per call (`maxPixels`), with the commands' `--max-pixels N`, or with `S2CPNET_MAX_IMAGE_PIXELS`.
+ */
+export const DEFAULT_MAX_IMAGE_PIXELS = 64_000_000;
+
+/** Reads a pixel count: an integer (`2500000`) or megapixels with an `M` suffix (`100M`, `2.5M`). */
+export function parsePixelCount(text: string, name = '--max-pixels'): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([mM]?)\s*$/.exec(text);
+  const value = match ? Math.round(Number(match[1]) * (match[2] ? 1e6 : 1)) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new ConfigError(name, `expected a pixel count such as 64000000 or 64M, found ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+/** The cap in force: `option` when given, else `S2CPNET_MAX_IMAGE_PIXELS`, else `DEFAULT_MAX_IMAGE_PIXELS`. */
+export function maxImagePixels(option?: number, env: NodeJS.ProcessEnv = process.env): number {
+  if (option !== undefined) {
+    if (!Number.isSafeInteger(option) || option < 1) throw new ConfigError('maxPixels', `expected a positive integer, found ${option}`);
+    return option;
+  }
+  const fromEnv = env.S2CPNET_MAX_IMAGE_PIXELS;
+  return fromEnv ? parsePixelCount(fromEnv, 'S2CPNET_MAX_IMAGE_PIXELS') : DEFAULT_MAX_IMAGE_PIXELS;
+}
+
+function megapixels(pixels: number): string {
+  const mp = pixels / 1e6;
+  return mp >= 1 ? mp.toFixed(1) : String(Number(mp.toPrecision(3)));
+}
+
+/**
+ * A short message for a file-system error code, e.g. `describeFsError('EACCES', 'image file')` ->
+ * `permission denied: cannot read the image file (EACCES); check its permissions`. `action` is the verb
+ * (`read`, `create`, `write`).
+ */
+export function describeFsError(code: string | undefined, what: string, action = 'read'): string {
+  switch (code) {
+    case 'ENOENT':
+      return `${what} not found`;
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied: cannot ${action} the ${what} (${code}); check its permissions and owner`;
+    case 'EISDIR':
+      return `expected the ${what}, found a folder`;
+    case 'ENOTDIR':
+      return `cannot ${action} the ${what}: a part of the path is a file, not a folder (ENOTDIR)`;
+    case 'EROFS':
+      return `cannot ${action} the ${what}: read-only file system (EROFS)`;
+    case 'EEXIST':
+      return `cannot ${action} the ${what}: a file is in the way (EEXIST)`;
+    case 'ELOOP':
+      return `cannot ${action} the ${what}: too many levels of symbolic links (ELOOP)`;
+    case 'ENOSPC':
+      return `cannot ${action} the ${what}: no space left on the device (ENOSPC)`;
+    case 'ENAMETOOLONG':
+      return `cannot ${action} the ${what}: the path is too long (ENAMETOOLONG)`;
+    default:
+      return `cannot ${action} the ${what} (${code ?? 'unknown error'})`;
+  }
+}
+
+function decodeFailure(error: unknown, name: string): InputError {
+  const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+  return new InputError(`cannot decode image (${reason}); expected a readable TIFF, JPEG or PNG file`, { file: name, cause: error });
+}
+
+type SharpInstance = ReturnType<SharpFactory>;
+
+/** Opens `input` with sharp and checks its size from the header (no pixel is decoded). */
+async function openWithSharp(input: string | Uint8Array, name: string, maxPixels: number): Promise<{ image: SharpInstance; width: number; height: number }> {
   const sharp = await loadSharp();
+  // The header is read without libvips' limit (which would only say "exceeds pixel limit"), to name the size.
+  let width: number | undefined;
+  let height: number | undefined;
+  try {
+    ({ width, height } = await sharp(input, { failOn: 'error', limitInputPixels: false }).metadata());
+  } catch (error) {
+    throw decodeFailure(error, name);
+  }
+  if (!width || !height) throw new InputError('cannot decode image (no width and height in its header); expected a readable TIFF, JPEG or PNG file', { file: name });
+  if (width * height > maxPixels) {
+    throw new InputError(
+      `image is ${width}x${height} pixels (${megapixels(width * height)} megapixels), more than the limit of ` +
+        `${megapixels(maxPixels)} megapixels; shrink it first (e.g. vips resize, or ImageMagick -resize), or raise ` +
+        'the limit with --max-pixels N or S2CPNET_MAX_IMAGE_PIXELS=N',
+      { file: name },
+    );
+  }
+  // failOn 'error' also rejects truncated files, which would otherwise decode with a grey band at the bottom.
+  // autoOrient applies an EXIF rotation, as every image viewer does. limitInputPixels is libvips' own guard.
+  const image = sharp(input, { failOn: 'error', autoOrient: true, limitInputPixels: maxPixels });
+  return { image, width, height };
+}
+
+async function decodeWithSharp(input: string | Uint8Array, name: string, maxPixels: number): Promise<RgbImage> {
+  const { image } = await openWithSharp(input, name, maxPixels);
   let result: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
-    // failOn 'error' also rejects truncated files, which would otherwise decode with a grey band at the bottom.
-    // autoOrient applies an EXIF rotation, as every image viewer does.
-    result = await sharp(input, { failOn: 'error', autoOrient: true })
+    result = await image
       .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (error) {
-    const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0];
-    throw new InputError(`cannot decode image (${reason}); expected a readable TIFF, JPEG or PNG file`, { file: name, cause: error });
+    throw decodeFailure(error, name);
   }
   const { width, height, channels } = result.info;
   return toRgb(result.data, width, height, channels, name);
 }
 
+/** Options of `decodeImageFile` and `probeImageFile`. */
+export interface DecodeImageOptions {
+  /** Largest width x height accepted (default `maxImagePixels()`: `S2CPNET_MAX_IMAGE_PIXELS` or 64 megapixels). */
+  maxPixels?: number;
+}
+
+/** Checks that `file` is a regular, non-empty file this process may read; errors name the file and the reason. */
+async function checkReadableFile(file: string): Promise<void> {
+  let size: number;
+  try {
+    const stat = await fsp.stat(file);
+    if (!stat.isFile()) throw new InputError('expected an image file, found a folder or special file', { file });
+    size = stat.size;
+    // stat needs no read permission: opening does, and says EACCES where sharp would say "unsupported format".
+    await (await fsp.open(file, 'r')).close();
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    throw new InputError(describeFsError((error as NodeJS.ErrnoException).code, 'image file'), { file, cause: error });
+  }
+  if (size === 0) throw new InputError('image file is empty (0 bytes)', { file });
+}
+
+/**
+ * Reads an image file's width and height from its header, with the same checks as `decodeImageFile` (readable,
+ * decodable header, within the pixel cap) but without decoding pixels: cheap enough to check every input first.
+ */
+export async function probeImageFile(file: string, options: DecodeImageOptions = {}): Promise<{ width: number; height: number }> {
+  const maxPixels = maxImagePixels(options.maxPixels);
+  await checkReadableFile(file);
+  const { width, height } = await openWithSharp(file, file, maxPixels);
+  return { width, height };
+}
+
 /**
  * Decodes an image file (TIFF, JPEG, PNG; also WebP and GIF) to 8-bit RGB.
- * A missing file, a folder, or undecodable bytes give an `InputError` that names the file.
+ * A missing, unreadable (permission) or empty file, a folder, undecodable bytes, or an image over the pixel cap
+ * (`maxPixels`, default 64 megapixels, checked from the header before decoding) give an `InputError` that names
+ * the file.
  *
  * @example
  * ```ts
  * const image = await decodeImageFile('data/ucm/images/1.tif'); // { width: 256, height: 256, data }
  * ```
  */
-export async function decodeImageFile(file: string): Promise<RgbImage> {
-  let size: number;
-  try {
-    const stat = await fsp.stat(file);
-    if (!stat.isFile()) throw new InputError('expected an image file, found a folder or special file', { file });
-    size = stat.size;
-  } catch (error) {
-    if (error instanceof InputError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new InputError(code === 'ENOENT' ? 'image file not found' : `cannot read image file (${code ?? String(error)})`, {
-      file,
-      cause: error,
-    });
-  }
-  if (size === 0) throw new InputError('image file is empty (0 bytes)', { file });
-  return decodeWithSharp(file, file);
+export async function decodeImageFile(file: string, options: DecodeImageOptions = {}): Promise<RgbImage> {
+  const maxPixels = maxImagePixels(options.maxPixels);
+  await checkReadableFile(file);
+  return decodeWithSharp(file, file, maxPixels);
 }
 
 /** Decodes image bytes held in memory. `name` is used in error messages. */
-export function decodeImageBuffer(bytes: Uint8Array, name = '<image bytes>'): Promise<RgbImage> {
+export function decodeImageBuffer(bytes: Uint8Array, name = '<image bytes>', options: DecodeImageOptions = {}): Promise<RgbImage> {
   if (bytes.length === 0) return Promise.reject(new InputError('image data is empty (0 bytes)', { file: name }));
-  return decodeWithSharp(bytes, name);
+  try {
+    return decodeWithSharp(bytes, name, maxImagePixels(options.maxPixels));
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 // ---------------------------------------------------------------- PNG writer

@@ -40,12 +40,12 @@ describe('MaskCache', () => {
   it('computes a mask once, then reads it from disk (also from a new cache instance)', async () => {
     const dir = path.join(root, 'once');
     const provider = new CountingProvider(new FelzenszwalbSegmenter({ minSize: 20 }));
-    const cache = new MaskCache({ dir, provider });
+    const cache = new MaskCache({ dir, provider, keyBy: 'name' });
     const first = await cache.get(image, '/data/images/0001.png');
     const second = await cache.get(image, '/data/images/0001.png');
     expect(provider.calls).toBe(1);
     expect(cache.stats).toEqual({ hits: 1, computed: 1 });
-    const again = await new MaskCache({ dir, provider }).get(image, 'other/place/0001.jpg');
+    const again = await new MaskCache({ dir, provider, keyBy: 'name' }).get(image, 'other/place/0001.jpg');
     expect(provider.calls).toBe(1);
     expect(bytesEqual(first, second)).toBe(true);
     expect(bytesEqual(first, again)).toBe(true);
@@ -59,7 +59,7 @@ describe('MaskCache', () => {
 
   it('shares one computation between concurrent requests for the same image', async () => {
     const provider = new CountingProvider(new FelzenszwalbSegmenter());
-    const cache = new MaskCache({ dir: path.join(root, 'concurrent'), provider });
+    const cache = new MaskCache({ dir: path.join(root, 'concurrent'), provider, keyBy: 'name' });
     const views = await Promise.all([1, 2, 3].map(() => cache.get(image, 'a/7.png')));
     expect(provider.calls).toBe(1);
     expect(bytesEqual(views[0]!, views[2]!)).toBe(true);
@@ -69,9 +69,9 @@ describe('MaskCache', () => {
     const dir = path.join(root, 'settings');
     const coarse = new CountingProvider(new FelzenszwalbSegmenter({ scale: 2000 }));
     const fine = new CountingProvider(new FelzenszwalbSegmenter({ scale: 20, minSize: 5 }));
-    const a = await new MaskCache({ dir, provider: coarse }).get(image, '3.png');
-    const b = await new MaskCache({ dir, provider: fine }).get(image, '3.png');
-    const c = await new MaskCache({ dir, provider: fine, render: { drawBorders: false } }).get(image, '3.png');
+    const a = await new MaskCache({ dir, provider: coarse, keyBy: 'name' }).get(image, '3.png');
+    const b = await new MaskCache({ dir, provider: fine, keyBy: 'name' }).get(image, '3.png');
+    const c = await new MaskCache({ dir, provider: fine, render: { drawBorders: false }, keyBy: 'name' }).get(image, '3.png');
     expect(fine.calls).toBe(2);
     expect(bytesEqual(a, b)).toBe(false);
     expect(bytesEqual(b, c)).toBe(false);
@@ -81,7 +81,7 @@ describe('MaskCache', () => {
   it('recomputes a cached mask whose size no longer matches the image', async () => {
     const dir = path.join(root, 'resized');
     const provider = new CountingProvider(new FelzenszwalbSegmenter());
-    const cache = new MaskCache({ dir, provider });
+    const cache = new MaskCache({ dir, provider, keyBy: 'name' });
     await cache.get(image, '9.png');
     const bigger = benchmarkImage(80, 5);
     const view = await cache.get(bigger, '9.png');
@@ -93,7 +93,7 @@ describe('MaskCache', () => {
   it('recomputes an unreadable cache entry', async () => {
     const dir = path.join(root, 'corrupt');
     const provider = new CountingProvider(new FelzenszwalbSegmenter());
-    const cache = new MaskCache({ dir, provider });
+    const cache = new MaskCache({ dir, provider, keyBy: 'name' });
     mkdirSync(path.dirname(cache.fileFor('4.png')), { recursive: true });
     writeFileSync(cache.fileFor('4.png'), 'truncated');
     const view = await cache.get(image, '4.png');

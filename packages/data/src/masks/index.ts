@@ -25,6 +25,7 @@ export {
   type RgbColor,
 } from './render';
 export { MaskCache, type MaskCacheOptions } from './cache';
+export { computeMaskView, type ComputeMaskViewOptions } from './view';
 export {
   benchmarkSegmenter,
   benchmarkImage,

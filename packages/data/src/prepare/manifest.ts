@@ -4,7 +4,6 @@ import * as path from 'node:path';
 import { ConfigError, InputError } from '@s2cpnet/core';
 import type { MaskSource } from '../batch/pipeline';
 import type { CaptionDataset, CaptionFormat, DatasetImage, SkippedItem, Split } from '../dataset/types';
-import { resizeBilinear } from '../image/transform';
 import { FelzenszwalbSegmenter, FolderMaskProvider, MaskCache, type MaskProvider } from '../masks/index';
 import { CategoryLabels } from '../nouns/categories';
 import { Vocabulary } from '../vocab/vocabulary';
@@ -178,7 +177,7 @@ export function preparedMaskSource(dir: string, manifest: PreparedManifest, prov
     }
     chosen = segmenter;
   }
-  const cache = new MaskCache({ dir: path.join(dir, PREPARED_FILES.masks), provider: chosen });
   const size = masks.workingSize ?? manifest.settings.size;
-  return (image, decoded) => cache.get(resizeBilinear(decoded, size, size), image.file);
+  const cache = new MaskCache({ dir: path.join(dir, PREPARED_FILES.masks), provider: chosen, size, keyBy: 'name' });
+  return (image, decoded) => cache.get(decoded, image.file);
 }

@@ -5,8 +5,8 @@ import { ConfigError, InputError, InterruptedError, S2CPNetError, writeFileAtomi
 import { countBySplit, loadCaptionDataset } from '../dataset/load';
 import type { CaptionDataset, CaptionFormat, DatasetImage, OnErrorPolicy, SkippedItem, Split } from '../dataset/types';
 import { SPLITS } from '../dataset/types';
-import { decodeImageFile } from '../image/codec';
-import { resizeBilinear } from '../image/transform';
+import { realImagePath } from '../dataset/paths';
+import { decodeImageFile, maxImagePixels } from '../image/codec';
 import { FelzenszwalbSegmenter, FolderMaskProvider, MaskCache, type MaskProvider } from '../masks/index';
 import type { RgbImage } from '../masks/types';
 import { buildCategoryLabels, DEFAULT_MIN_NOUN_FREQ } from '../nouns/categories';
@@ -39,6 +39,11 @@ export interface PrepareOptions {
   onError?: OnErrorPolicy;
   /** Images processed at once (default 2: one decodes while another is segmented). */
   concurrency?: number;
+  /**
+   * Largest image accepted, in pixels (width x height); bigger ones are refused from their header, before decoding.
+   * Default `S2CPNET_MAX_IMAGE_PIXELS` or 64 megapixels (`DEFAULT_MAX_IMAGE_PIXELS`).
+   */
+  maxImagePixels?: number;
   /** Aborting saves progress and throws an `InterruptedError`; the next run resumes. */
   signal?: AbortSignal;
 }
@@ -185,7 +190,10 @@ export async function prepareDataset(
   }
   const precomputed = provider instanceof FolderMaskProvider;
   const masksRoot = path.join(outDir, PREPARED_FILES.masks);
-  const cache = new MaskCache({ dir: masksRoot, provider });
+  // By name: the prepared folder's layout (<stem>.png), with base names checked unique below. The working size is
+  // applied by the cache through computeMaskView, the function caption-time masks go through as well.
+  const cache = new MaskCache({ dir: masksRoot, provider, size: settings.size, keyBy: 'name' });
+  const maxPixels = maxImagePixels(options.maxImagePixels);
 
   // Mask files are found (precomputed) or cached by the image's base name without extension, so two images may
   // not share one (a/1.jpg and b/1.tif would get the same mask).
@@ -259,7 +267,9 @@ export async function prepareDataset(
     const stat = await fsp.stat(image.file).catch(() => undefined);
     let decoded: RgbImage;
     try {
-      decoded = await decodeImageFile(image.file);
+      // A symbolic link out of the images folder is refused, like a name with "..".
+      await realImagePath(imagesDir, image.file);
+      decoded = await decodeImageFile(image.file, { maxPixels });
     } catch (error) {
       // Say where the image is listed, so a bad entry can be found in the caption file.
       if (!S2CPNetError.isInstance(error)) throw error;
@@ -278,7 +288,7 @@ export async function prepareDataset(
         );
       }
     } else {
-      await cache.get(resizeBilinear(decoded, settings.size, settings.size), image.file);
+      await cache.get(decoded, image.file);
     }
     state.done[image.id] = { size: stat?.size ?? 0, mtimeMs: stat?.mtimeMs ?? 0, width: decoded.width, height: decoded.height };
     dirty = true;

@@ -64,7 +64,7 @@ export class Vocabulary {
     this.ids = new Map(words.map((word, id) => [word, id]));
   }
 
-  /** Counts words over the TRAIN captions and keeps the frequent ones. */
+  /** Counts words over the TRAIN captions, each cut to `maxCaptionWords` words, and keeps the frequent ones. */
   static build(dataset: Pick<CaptionDataset, 'images'>, options: Partial<VocabularySettings> = {}): Vocabulary {
     const settings = checkSettings({
       minWordFreq: options.minWordFreq ?? DEFAULT_MIN_WORD_FREQ,
@@ -74,7 +74,8 @@ export class Vocabulary {
     for (const image of dataset.images) {
       if (image.split !== 'train') continue;
       for (const caption of image.captions) {
-        for (const token of caption.tokens) counts.set(token, (counts.get(token) ?? 0) + 1);
+        // Training sees only the first maxCaptionWords words (encodeCaption cuts the rest): count only those.
+        for (const token of caption.tokens.slice(0, settings.maxCaptionWords)) counts.set(token, (counts.get(token) ?? 0) + 1);
       }
     }
     const kept = [...counts]
