@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 /** Test settings every package shares: source-condition resolution, forked workers, long tfjs timeouts. */
@@ -10,7 +12,8 @@ export function packageTestConfig(options: { timeoutMs?: number } = {}) {
       pool: 'forks',
       testTimeout: options.timeoutMs ?? 120_000,
       hookTimeout: 120_000,
-      env: { S2CPNET_QUIET: '1' },
+      // caches of caption/evaluate go to a temp folder, never the user's ~/.cache (tests that test the default clear it)
+      env: { S2CPNET_QUIET: '1', S2CPNET_CACHE_DIR: join(tmpdir(), `s2cpnet-test-cache-${process.pid}`) },
     },
   });
 }
