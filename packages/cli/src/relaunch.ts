@@ -42,12 +42,14 @@ export function wasmThreadsPreloadPath(): string {
 /**
  * Runs this same command in a child node process that has the preload, with inherited stdio, and resolves to its
  * exit code. Ctrl-C reaches the child through the terminal's process group; the parent only waits for it (the
- * child saves its state and exits); SIGTERM is passed on.
+ * child saves its state and exits); SIGTERM is passed on. The child is connected by an IPC channel: when the parent
+ * dies (even by `kill -9`), the channel closes and the child stops too (see {@link exitWithParent}).
+ * `options.script` (default: this process's script) is for tests.
  */
-export function relaunchWithWasmThreads(argv: readonly string[]): Promise<number> {
-  const script = process.argv[1]!;
+export function relaunchWithWasmThreads(argv: readonly string[], options: { script?: string } = {}): Promise<number> {
+  const script = options.script ?? process.argv[1]!;
   const child = spawn(process.execPath, [...process.execArgv, '--require', wasmThreadsPreloadPath(), script, ...argv], {
-    stdio: 'inherit',
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, [RELAUNCHED]: '1' },
   });
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
@@ -67,3 +69,27 @@ export function relaunchWithWasmThreads(argv: readonly string[]): Promise<number
     });
   });
 }
+
+let watchingParent = false;
+
+/**
+ * In a relaunched child: stop when the parent `s2cpnet` process is gone. The parent holds the other end of an IPC
+ * channel; when it dies (however: `kill -9` included) the channel closes and this process sends itself SIGTERM, so
+ * a command that handles SIGTERM (train: saves last/ and releases its run folder) stops cleanly and any other dies
+ * of it; if it has not exited 60 s later, it exits. The channel does not keep the process alive. Returns whether it
+ * is watching (false outside a relaunched child). Called when this module loads.
+ */
+export function exitWithParent(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (watchingParent) return true;
+  if (env[RELAUNCHED] !== '1' || !process.channel) return false;
+  watchingParent = true;
+  process.once('disconnect', () => {
+    process.stderr.write('s2cpnet: the parent process is gone: stopping\n');
+    setTimeout(() => process.exit(143), 60_000).unref();
+    process.kill(process.pid, 'SIGTERM');
+  });
+  process.channel.unref();
+  return true;
+}
+
+exitWithParent();

@@ -1,7 +1,18 @@
-import { promises as fsp, existsSync } from 'node:fs';
+import { promises as fsp, existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError, ConfigError, InterruptedError, deriveSeed } from '@s2cpnet/core';
+import {
+  CheckpointError,
+  ConfigError,
+  InterruptedError,
+  acquireLock,
+  crashPoint,
+  deriveSeed,
+  isAtomicLeftover,
+  recoverAtomicLeftovers,
+  writeFileAtomic,
+  type HeldLock,
+} from '@s2cpnet/core';
 import {
   BatchPipeline,
   FeatureCache,
@@ -44,8 +55,17 @@ export interface TrainOptions {
   featureCache?: boolean;
   /** Stop after the epoch during which this many minutes have passed. */
   timeBudgetMinutes?: number;
-  /** Continue the run in `runDir/last`. */
+  /**
+   * Continue the run in `runDir/last` (CLI `--resume`): from the newest complete checkpoint, with what a crash left
+   * half-written recovered and `log.jsonl` cut back to the epochs that checkpoint has.
+   */
   resume?: boolean;
+  /**
+   * Start over in a `runDir` that holds a previous run (CLI `--force`): removes its `log.jsonl`, `last/`, `best/`,
+   * `epoch-N/` and leftover temp files; keeps `features/` (a cache checked against the backbone) and files that are
+   * not the run's. Without `resume` or `force`, a non-empty `runDir` is refused (ConfigError) and left untouched.
+   */
+  force?: boolean;
   /** Also keep the weights after every epoch N in `runDir/epoch-N` (no optimiser state), e.g. for averaging. */
   keepEpochs?: boolean;
   factories?: ComponentFactories;
@@ -205,14 +225,160 @@ function sliceInputs<T extends Record<string, tf.Tensor | undefined>>(inputs: T,
   return out as T;
 }
 
+/** The lock file of a run folder: one training process per folder. */
+export const RUN_LOCK_FILE = 'train.lock';
+/** What a run writes in its folder (besides `features/`, a cache, and the lock): what `force` removes. */
+const RUN_ENTRY = /^(log\.jsonl|last|best|epoch-\d+)$/;
+
+/** A checkpoint folder that was written to the end (`checkpoint.json` is written last, and parses). */
+function isCompleteCheckpoint(dir: string): boolean {
+  try {
+    JSON.parse(readFileSync(path.join(dir, 'checkpoint.json'), 'utf8'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function entryLabel(dir: string, name: string): string {
+  return statSync(path.join(dir, name), { throwIfNoEntry: false })?.isDirectory() ? `${name}/` : name;
+}
+
+/** The first existing part of `target` (itself or an ancestor) that is not a folder. */
+function fileInTheWay(target: string): string {
+  let p = path.resolve(target);
+  for (;;) {
+    let isFile = false;
+    try {
+      isFile = !statSync(p).isDirectory();
+    } catch {
+      // missing, or under a file (ENOTDIR): look further up
+    }
+    if (isFile) return p;
+    const up = path.dirname(p);
+    if (up === p) return target;
+    p = up;
+  }
+}
+
+/**
+ * Opens a run folder for training: creates it, takes its lock (a live owner: LockedError naming its pid; a dead
+ * one's is taken over), then with `force` removes the previous run, with `resume` recovers checkpoint writes a
+ * crash cut short and removes temp leftovers, and otherwise refuses a folder that is not empty.
+ */
+async function openRunDir(options: TrainOptions, log: (line: string) => void): Promise<HeldLock> {
+  const runDir = options.runDir;
+  if (options.resume && options.force) {
+    throw new ConfigError('--resume/--force', 'give one of them: --resume continues the run in the folder, --force starts it over');
+  }
+  try {
+    await fsp.mkdir(runDir, { recursive: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') {
+      throw new ConfigError(runDir, `${fileInTheWay(runDir)} is a file, not a folder: the run needs a folder (--out DIR)`, { cause: error });
+    }
+    throw error;
+  }
+  const lockFile = path.join(runDir, RUN_LOCK_FILE);
+  const lock = acquireLock(lockFile, {
+    what: `run folder ${runDir}`,
+    onStale: (owner) =>
+      log(owner ? `taking over stale lock of pid ${owner.pid} (${owner.host}, since ${owner.started}): that process is gone` : `taking over the unreadable stale lock ${lockFile}`),
+  });
+  try {
+    const names = (await fsp.readdir(runDir)).filter((n) => n !== RUN_LOCK_FILE && !n.startsWith(`${RUN_LOCK_FILE}.stale.`)).sort();
+    if (options.force) {
+      const removed = names.filter((n) => RUN_ENTRY.test(n) || isAtomicLeftover(n));
+      const kept = names.filter((n) => !removed.includes(n));
+      if (removed.length > 0) {
+        log(
+          `--force: removing the previous run in ${runDir}: ${removed.map((n) => entryLabel(runDir, n)).join(', ')}` +
+            (kept.length ? `; keeping ${kept.map((n) => entryLabel(runDir, n)).join(', ')}` : ''),
+        );
+        // last/ first: once it is gone nothing is resumable, so a crash part-way leaves a folder --force clears again.
+        for (const name of [...removed].sort((a, b) => Number(b === 'last') - Number(a === 'last'))) {
+          await fsp.rm(path.join(runDir, name), { recursive: true, force: true });
+        }
+      }
+    } else if (options.resume) {
+      for (const report of await recoverAtomicLeftovers(runDir, { isComplete: isCompleteCheckpoint })) {
+        const name = path.basename(report.target);
+        if (report.restored) log(`recovered ${name}/ from ${path.basename(report.restored)} (a crash cut its last write short)`);
+        if (report.removed.length) log(`removed leftover temp files of ${name}: ${report.removed.map((p) => path.basename(p)).join(', ')}`);
+      }
+      if (!isCompleteCheckpoint(path.join(runDir, 'last'))) {
+        const logFile = path.join(runDir, 'log.jsonl');
+        const previous = (await fsp.readdir(runDir)).filter(
+          (n) => (RUN_ENTRY.test(n) && n !== 'log.jsonl') || (n === 'log.jsonl' && statSync(logFile).size > 0),
+        );
+        if (previous.length > 0) {
+          throw new ConfigError(
+            runDir,
+            `nothing to resume from: no complete last/ checkpoint, but the folder holds a previous run (${previous.map((n) => entryLabel(runDir, n)).join(', ')}). ` +
+              'Start over with --force (removes them), or give another --out',
+          );
+        }
+      }
+    } else if (names.length > 0) {
+      const previousRun = names.some((n) => RUN_ENTRY.test(n));
+      throw new ConfigError(
+        runDir,
+        `not empty (${names.slice(0, 6).map((n) => entryLabel(runDir, n)).join(', ')}${names.length > 6 ? ', ...' : ''}): ` +
+          `${previousRun ? 'it holds a previous training run' : 'it holds other files'}. Continue that run with --resume, ` +
+          'or start over with --force (removes log.jsonl, last/, best/, epoch-N/ and temp leftovers; keeps features/ and other files), or give another --out',
+      );
+    }
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+  return lock;
+}
+
+/**
+ * Rewrites `log.jsonl` to the epochs of the checkpoint being resumed (the checkpoint's history is the truth: a crash
+ * may have cut the log short, or, before this order was kept, left lines of epochs the checkpoint does not have).
+ */
+async function syncLogWithHistory(logFile: string, history: readonly unknown[], log: (line: string) => void): Promise<void> {
+  const expected = history.map((record) => `${JSON.stringify(record)}\n`).join('');
+  let current = '';
+  try {
+    current = await fsp.readFile(logFile, 'utf8');
+  } catch {
+    // missing: written below
+  }
+  if (current === expected) return;
+  await writeFileAtomic(logFile, expected);
+  const had = current.split('\n').filter(Boolean).length;
+  log(`log.jsonl: rewritten to the ${history.length} epoch(s) of the checkpoint (it had ${had} line(s))`);
+}
+
+/** The best epoch, 1-based like `EpochRecord.epoch` (the schedule counts epochs from 0); 0 before any epoch. */
+function bestEpochOf(schedule: PlateauSchedule): number {
+  return schedule.bestEpoch + 1;
+}
+
 /**
  * Trains a model (spec section 7): Adam, global-norm clipping, all captions of each image per step, validation
  * METEOR after every epoch, lr x 1/5 after 5 epochs without improvement, stop after 20; selection on VAL only.
- * Checkpoints `last/` (every epoch, and on interrupt) and `best/` are written atomically; `resume: true`
- * continues from `last/` and gives the same result as an uninterrupted run.
+ *
+ * The run folder is locked (`train.lock`) while training. Checkpoints `best/`, `epoch-N/`, `last/` (every epoch, and
+ * on interrupt) are written atomically, in that order, and only then the epoch's line of `log.jsonl`: `last/` is
+ * the state of the run. `resume: true` continues from `last/` (recovering a write a crash cut short, and cutting the
+ * log back to it) and gives the same result as an uninterrupted run.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const log = options.log ?? (() => {});
+  const lock = await openRunDir(options, log);
+  try {
+    return await trainInLockedDir(options, log);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainInLockedDir(options: TrainOptions, log: (line: string) => void): Promise<TrainResult> {
   const prepared = typeof options.data === 'string' ? await loadPreparedDataset(options.data) : options.data;
   const seed = options.seed ?? options.config.seed;
   const batchSize = options.batchSize ?? 48;
@@ -222,7 +388,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const bestDir = path.join(options.runDir, 'best');
   const logFile = path.join(options.runDir, 'log.jsonl');
   const run = { seed, batchSize, microBatchSize, data: prepared.dir, config: options.config, learningRate: options.learningRate ?? 1e-4, clipNorm: options.clipNorm ?? 5 };
-  await fsp.mkdir(options.runDir, { recursive: true });
 
   let model: S2CPNet;
   let state: TrainingState;
@@ -241,6 +406,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     state = loaded.training;
     optimizer.loadState(state.step, state.learningRate, loaded.optimizerState ?? new Map());
     schedule = PlateauSchedule.fromJSON({ ...state.schedule, best: state.schedule.best ?? -Infinity });
+    await syncLogWithHistory(logFile, state.history, log);
     log(`resuming ${options.runDir} at epoch ${state.epoch + 1}, batch ${state.batchInEpoch}, step ${state.step}`);
   } else {
     model = buildS2CPNet(options.config, { vocabSize: prepared.vocabulary.size, numClasses: prepared.categories.classes.length, factories: options.factories });
@@ -253,7 +419,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
   const history = state.history as unknown as EpochRecord[];
   if (state.finished) {
-    return { model, prepared, history, bestEpoch: schedule.bestEpoch, bestScore: schedule.best, stoppedBecause: 'finished-before', lastDir, bestDir };
+    return { model, prepared, history, bestEpoch: bestEpochOf(schedule), bestScore: schedule.best, stoppedBecause: 'finished-before', lastDir, bestDir };
   }
 
   const frozen = model.encoder.trainableWeights.length === 0;
@@ -263,10 +429,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const variables = trainableVariables(model);
   const started = Date.now();
 
-  const save = async (dir: string, extra: Partial<TrainingState> = {}) => {
+  const refreshState = () => {
     state.learningRate = optimizer.learningRate;
     state.step = optimizer.step;
     state.schedule = { ...schedule.toJSON(), best: Number.isFinite(schedule.best) ? schedule.best : null };
+  };
+  const save = async (dir: string, extra: Partial<TrainingState> = {}) => {
+    refreshState();
     await saveCheckpoint(dir, { model, vocabulary: prepared.vocabulary, classNames: prepared.categories.classes, optimizer, training: { ...state, ...extra } });
   };
 
@@ -350,9 +519,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     state.epoch = epoch + 1;
     state.batchInEpoch = 0;
     delete state.run.partial;
-    await fsp.appendFile(logFile, `${JSON.stringify(record)}\n`);
-    options.onEpoch?.(record);
-    log(`epoch ${epoch + 1}: loss ${record.trainLoss.toFixed(4)}, val METEOR ${meteor.toFixed(4)}, CIDEr ${(scores.CIDEr ?? 0).toFixed(4)}${verdict.improved ? ' (best)' : ''}`);
+    // Checkpoints first, last/ last of them (it is the run's state), then the log line: a crash in between is
+    // resumed from last/, redoing at most this epoch, and the log is cut back to what last/ has.
     if (verdict.improved) await save(bestDir);
     const overBudget = options.timeBudgetMinutes !== undefined && (Date.now() - started) / 60000 >= options.timeBudgetMinutes;
     const done = verdict.stop || overBudget || epoch + 1 >= maxEpochs;
@@ -360,15 +528,20 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       state.finished = true;
       stoppedBecause = verdict.stop ? 'schedule' : overBudget ? 'time-budget' : 'max-epochs';
     }
-    await save(lastDir);
     if (options.keepEpochs) {
       // The training state travels along (where the weights came from), the optimiser moments do not.
+      refreshState();
       await saveCheckpoint(path.join(options.runDir, `epoch-${epoch + 1}`), { model, vocabulary: prepared.vocabulary, classNames: prepared.categories.classes, training: state });
     }
+    await save(lastDir);
+    crashPoint('train:checkpoint-saved');
+    await fsp.appendFile(logFile, `${JSON.stringify(record)}\n`);
+    options.onEpoch?.(record);
+    log(`epoch ${epoch + 1}: loss ${record.trainLoss.toFixed(4)}, val METEOR ${meteor.toFixed(4)}, CIDEr ${(scores.CIDEr ?? 0).toFixed(4)}${verdict.improved ? ' (best)' : ''}`);
     if (done) break;
   }
   optimizer.dispose();
-  return { model, prepared, history, bestEpoch: schedule.bestEpoch + 1, bestScore: schedule.best, stoppedBecause, lastDir, bestDir };
+  return { model, prepared, history, bestEpoch: bestEpochOf(schedule), bestScore: schedule.best, stoppedBecause, lastDir, bestDir };
 }
 
 export interface TrainStepInput {
