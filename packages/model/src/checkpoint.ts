@@ -1,4 +1,4 @@
-import { promises as fsp, existsSync, readFileSync } from 'node:fs';
+import { promises as fsp, existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
@@ -6,7 +6,9 @@ import { CheckpointError, S2CPNetError, writeDirAtomic } from '@s2cpnet/core';
 import { Vocabulary, type VocabularyJson } from '@s2cpnet/data';
 import { validateConfig, type S2CPNetConfig } from './config';
 import { buildS2CPNet, type ComponentFactories, type S2CPNet } from './s2cpnet';
-import { readTensorFile, writeTensorFile, type StoredTensor } from './tensor-file';
+import { readTensorData, readTensorFile, readTensorManifest, writeTensorFile, type StoredTensor } from './tensor-file';
+import { MAX_JSON_BYTES, brief, readJsonFile, readJsonFileSync, resolveInside } from './safe-read';
+import { minimumParameterCounts } from './parameter-bounds';
 import type { Adam } from './optimizer';
 
 export const CHECKPOINT_FORMAT = 's2cpnet-checkpoint';
@@ -94,8 +96,9 @@ export async function saveCheckpoint(dir: string, options: SaveCheckpointOptions
     await fsp.writeFile(path.join(tmp, 'nouns.json'), `${JSON.stringify({ classes: options.classNames }, null, 1)}\n`);
     if (options.training) await fsp.writeFile(path.join(tmp, 'training.json'), `${JSON.stringify(options.training, null, 1)}\n`);
     for (const [name, text] of Object.entries(options.extraFiles ?? {})) await fsp.writeFile(path.join(tmp, name), text);
+    // Last: a folder with a checkpoint.json was written to the end (crash recovery in train relies on it).
     await fsp.writeFile(path.join(tmp, 'checkpoint.json'), `${JSON.stringify(json, null, 2)}\n`);
-  });
+  }, { durable: true });
 }
 
 export interface LoadedCheckpoint {
@@ -110,103 +113,173 @@ export interface LoadedCheckpoint {
 }
 
 /**
- * Resolves a checkpoint reference: a folder, or an npm package that ships one (e.g.
- * `@s2cpnet/weights-ucm-mobilenet`, whose package.json names the folder under `"s2cpnet": {"checkpoint": ...}`).
+ * Resolves a checkpoint reference: a checkpoint folder, a weights package folder (whose package.json names its
+ * checkpoint folder under `"s2cpnet": {"checkpoint": ...}`, e.g. `weights/ucm-mobilenet`), or the npm name of an
+ * installed package that ships one (e.g. `@s2cpnet/weights-ucm-mobilenet`). The folder a package.json names must
+ * lie inside the package.
  */
 export function resolveCheckpointDir(reference: string, cwd = process.cwd()): string {
+  if (typeof reference !== 'string' || reference === '') throw new CheckpointError(`checkpoint: expected a folder or an npm package name, found ${brief(reference)}`);
   const asPath = path.resolve(cwd, reference);
-  if (existsSync(asPath)) return asPath;
+  if (existsSync(asPath)) return checkpointInFolder(asPath);
   if (/^(@[a-z0-9._-]+\/)?[a-z0-9._-]+$/.test(reference)) {
+    let pkgFile: string;
     try {
-      const pkgFile = createRequire(path.join(cwd, 'index.js')).resolve(`${reference}/package.json`);
-      const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { s2cpnet?: { checkpoint?: string } };
-      return path.join(path.dirname(pkgFile), pkg.s2cpnet?.checkpoint ?? 'checkpoint');
-    } catch {
-      throw new CheckpointError(`checkpoint ${JSON.stringify(reference)}: no such folder, and no installed npm package of that name (npm install ${reference})`);
+      pkgFile = createRequire(path.join(cwd, 'index.js')).resolve(`${reference}/package.json`);
+    } catch (error) {
+      throw new CheckpointError(`checkpoint ${JSON.stringify(reference)}: no such folder, and no installed npm package of that name (npm install ${reference})`, { cause: error });
     }
+    return packageCheckpoint(path.dirname(pkgFile)) ?? path.join(path.dirname(pkgFile), 'checkpoint');
   }
   throw new CheckpointError(`checkpoint ${JSON.stringify(reference)}: no such folder (${asPath})`);
 }
 
-async function readJson(file: string, what: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await fsp.readFile(file, 'utf8');
-  } catch (error) {
-    throw new CheckpointError(`${file}: cannot read ${what} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new CheckpointError(`${file}: ${what} is not valid JSON (${(error as Error).message})`, { cause: error });
-  }
+/** An existing path given as a checkpoint: the checkpoint folder itself, its checkpoint.json, or a weights package. */
+function checkpointInFolder(dir: string): string {
+  if (path.basename(dir) === 'checkpoint.json' && statSync(dir).isFile()) return path.dirname(dir);
+  if (existsSync(path.join(dir, 'checkpoint.json'))) return dir;
+  if (existsSync(path.join(dir, 'package.json'))) return packageCheckpoint(dir) ?? dir;
+  return dir;
+}
+
+/** The checkpoint folder a package's package.json names (`"s2cpnet": {"checkpoint": "..."}`), checked to lie inside it. */
+function packageCheckpoint(pkgDir: string): string | null {
+  const pkgFile = path.join(pkgDir, 'package.json');
+  const pkg = readJsonFileSync(pkgFile, { what: 'the package description', maxBytes: 4 * 2 ** 20 }) as { s2cpnet?: { checkpoint?: unknown } } | null;
+  const named = typeof pkg === 'object' && pkg !== null && typeof pkg.s2cpnet === 'object' && pkg.s2cpnet !== null ? pkg.s2cpnet.checkpoint : undefined;
+  if (named === undefined) return null;
+  resolveInside(pkgDir, named, '$.s2cpnet.checkpoint', pkgFile, 'package folder');
+  return path.resolve(pkgDir, named as string);
+}
+
+/** Reads a JSON file of a checkpoint: a regular file of at most 64 MiB; errors never quote its content. */
+async function readJson(file: string, what: string, jsonPath?: string): Promise<unknown> {
+  return readJsonFile(file, { what, jsonPath, maxBytes: MAX_JSON_BYTES });
+}
+
+/** Largest vocabulary accepted in a checkpoint. */
+const MAX_VOCABULARY = 10_000_000;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
  * Loads a checkpoint folder: rebuilds the model from its config, then assigns every weight by path, checking that
  * each weight exists and has the shape the model expects. Nothing in the folder is executed.
+ *
+ * The folder is untrusted: every file that checkpoint.json names must lie inside it (after symbolic links) and be
+ * a regular file; JSON files are read up to 64 MiB and the weights up to exactly the size weights.json gives; the
+ * config's sizes are bounded, and the parameters they imply are compared with the weights on disk before the model
+ * is built. Errors are CheckpointErrors naming the file and JSON entry, never quoting a file's content.
  */
 export async function loadCheckpoint(reference: string, options: { factories?: ComponentFactories; cwd?: string } = {}): Promise<LoadedCheckpoint> {
   const dir = resolveCheckpointDir(reference, options.cwd);
   const file = path.join(dir, 'checkpoint.json');
-  if (!existsSync(file)) throw new CheckpointError(`${dir}: not a checkpoint (no checkpoint.json)`);
-  const json = (await readJson(file, 'the checkpoint description')) as Partial<CheckpointJson>;
-  if (json?.format !== CHECKPOINT_FORMAT) throw new CheckpointError(`${file}: $.format: expected "${CHECKPOINT_FORMAT}", found ${JSON.stringify(json?.format)}`);
-  if (json.version !== CHECKPOINT_VERSION) throw new CheckpointError(`${file}: $.version: expected ${CHECKPOINT_VERSION}, found ${JSON.stringify(json.version)}`);
+  if (!existsSync(file)) throw new CheckpointError(`${dir}: not a checkpoint (no checkpoint.json, and no package.json naming one under "s2cpnet": {"checkpoint": ...})`);
+  const json = await readJson(resolveInside(dir, 'checkpoint.json', 'checkpoint.json', dir), 'the checkpoint description');
+  if (!isRecord(json)) throw new CheckpointError(`${file}: $: expected a JSON object, found ${brief(json)}`);
+  if (json.format !== CHECKPOINT_FORMAT) throw new CheckpointError(`${file}: $.format: expected "${CHECKPOINT_FORMAT}", found ${brief(json.format)}`);
+  if (json.version !== CHECKPOINT_VERSION) throw new CheckpointError(`${file}: $.version: expected ${CHECKPOINT_VERSION}, found ${brief(json.version)}`);
   let config: S2CPNetConfig;
   try {
     config = validateConfig(json.config, `${file} (config)`);
   } catch (error) {
     throw new CheckpointError(`${file}: invalid model config: ${(error as Error).message}`, { cause: error });
   }
-  const files = json.files ?? { vocabulary: 'vocabulary.json', nouns: 'nouns.json', weights: 'weights' };
-  const vocabularyFile = path.join(dir, files.vocabulary);
-  const vocabulary = Vocabulary.fromJSON((await readJson(vocabularyFile, 'the vocabulary')) as VocabularyJson, vocabularyFile);
-  if (vocabulary.size !== json.vocabSize) {
-    throw new CheckpointError(`${vocabularyFile}: vocabulary has ${vocabulary.size} words but the model was trained with ${json.vocabSize}: checkpoint of another vocabulary`);
+  const files = json.files === undefined ? { vocabulary: 'vocabulary.json', nouns: 'nouns.json', weights: 'weights' } : json.files;
+  if (!isRecord(files)) throw new CheckpointError(`${file}: $.files: expected an object naming the files of the checkpoint, found ${brief(files)}`);
+  // Every file the checkpoint names must lie inside its folder; checked before anything is read.
+  const inside = (key: string, suffix = '') => {
+    const name = files[key];
+    if (suffix && (typeof name !== 'string' || name === '')) throw new CheckpointError(`${file}: $.files.${key}: expected the base name of a tensor file pair, found ${brief(name)}`);
+    return resolveInside(dir, suffix ? `${name as string}${suffix}` : name, `$.files.${key}`, file);
+  };
+  const vocabularyFile = inside('vocabulary');
+  const nounsFile = inside('nouns');
+  inside('weights', '.json');
+  inside('weights', '.bin');
+  const trainingFile = files.training === undefined ? null : inside('training');
+  const optimizerManifest = files.optimizer === undefined ? null : (inside('optimizer', '.bin'), inside('optimizer', '.json'));
+
+  const vocabSize = json.vocabSize;
+  if (typeof vocabSize !== 'number' || !Number.isSafeInteger(vocabSize) || vocabSize < 4 || vocabSize > MAX_VOCABULARY) {
+    throw new CheckpointError(`${file}: $.vocabSize: expected an integer from 4 to ${MAX_VOCABULARY}, found ${brief(vocabSize)}`);
   }
-  const nounsFile = path.join(dir, files.nouns);
-  const nouns = (await readJson(nounsFile, 'the noun classes')) as { classes?: unknown };
-  if (!Array.isArray(nouns?.classes) || !nouns.classes.every((c) => typeof c === 'string')) {
+  let vocabulary: Vocabulary;
+  try {
+    vocabulary = Vocabulary.fromJSON((await readJson(vocabularyFile, 'the vocabulary', '$.files.vocabulary')) as VocabularyJson, vocabularyFile);
+  } catch (error) {
+    if (!S2CPNetError.isInstance(error) || error.code === 'CHECKPOINT') throw error;
+    // The vocabulary's own messages quote the values they found: keep where and what was expected only.
+    const jsonPath = (error as { jsonPath?: string }).jsonPath ?? '$';
+    const expected = error.message.slice(error.message.indexOf(`${jsonPath}: `) + jsonPath.length + 2).replace(/,? found [\s\S]*$/, '');
+    throw new CheckpointError(`${vocabularyFile}: not a valid vocabulary: ${jsonPath}: ${expected}`, { cause: error });
+  }
+  if (vocabulary.size !== vocabSize) {
+    throw new CheckpointError(`${vocabularyFile}: vocabulary has ${vocabulary.size} words but the model was trained with ${vocabSize}: checkpoint of another vocabulary`);
+  }
+  const nouns = (await readJson(nounsFile, 'the noun classes', '$.files.nouns')) as { classes?: unknown };
+  if (!isRecord(nouns) || !Array.isArray(nouns.classes) || !nouns.classes.every((c) => typeof c === 'string')) {
     throw new CheckpointError(`${nounsFile}: $.classes: expected an array of strings`);
   }
   const classNames = nouns.classes as string[];
+  const numClasses = json.numClasses ?? classNames.length;
+  if (typeof numClasses !== 'number' || !Number.isSafeInteger(numClasses) || numClasses < 0 || (config.categoryHead ? numClasses !== classNames.length : numClasses > classNames.length)) {
+    throw new CheckpointError(`${file}: $.numClasses: expected ${config.categoryHead ? '' : 'at most '}${classNames.length} (the classes in ${path.basename(nounsFile)}), found ${brief(numClasses)}`);
+  }
+
+  // The weights on disk bound the model: compare what the config implies with them before building anything.
+  const weights = await readTensorManifest(dir, files.weights as string, { jsonPath: '$.files.weights', source: file });
+  const bounds = minimumParameterCounts(config, { vocabSize, numClasses, factories: options.factories });
+  const implied = bounds.reduce((sum, b) => sum + b.parameters, 0);
+  if (implied > weights.totalValues) {
+    const largest = bounds.reduce((a, b) => (b.parameters > a.parameters ? b : a));
+    const count = (n: number) => Math.round(n).toLocaleString('en-US');
+    throw new CheckpointError(
+      `${file}: $.config${largest.jsonPath.slice(1)}: this config implies at least ${count(largest.parameters)} parameters there (${count(implied)} in all), ` +
+        `but ${path.basename(weights.manifestFile)} holds ${count(weights.totalValues)}: the config does not fit the weights`,
+    );
+  }
   let model: S2CPNet;
   try {
-    model = buildS2CPNet(config, { vocabSize: json.vocabSize ?? vocabulary.size, numClasses: json.numClasses ?? classNames.length, factories: options.factories });
+    model = buildS2CPNet(config, { vocabSize, numClasses, factories: options.factories });
   } catch (error) {
     if (S2CPNetError.isInstance(error)) throw new CheckpointError(`${file}: cannot build the model: ${error.message}`, { cause: error });
     throw error;
   }
-  const stored = await readTensorFile(dir, files.weights);
-  const expected = model.namedWeights();
-  const problems: string[] = [];
-  for (const { path: name, variable } of expected) {
-    const t = stored.get(name);
-    if (!t) problems.push(`missing weight ${name} [${variable.shape.join(', ')}]`);
-    else if (t.shape.length !== variable.shape.length || t.shape.some((d, i) => d !== variable.shape[i])) {
-      problems.push(`weight ${name}: the model expects [${variable.shape.join(', ')}], the checkpoint has [${t.shape.join(', ')}]`);
+  try {
+    const stored = await readTensorData(weights);
+    const expected = model.namedWeights();
+    const problems: string[] = [];
+    for (const { path: name, variable } of expected) {
+      const t = stored.get(name);
+      if (!t) problems.push(`missing weight ${name} [${variable.shape.join(', ')}]`);
+      else if (t.shape.length !== variable.shape.length || t.shape.some((d, i) => d !== variable.shape[i])) {
+        problems.push(`weight ${name}: the model expects [${variable.shape.join(', ')}], the checkpoint has [${t.shape.join(', ')}]`);
+      }
     }
-  }
-  const known = new Set(expected.map((w) => w.path));
-  const unexpected = [...stored.keys()].filter((k) => !known.has(k));
-  if (unexpected.length) problems.push(`${unexpected.length} weight(s) the model does not have, e.g. ${unexpected.slice(0, 3).join(', ')}`);
-  if (problems.length) {
+    const known = new Set(expected.map((w) => w.path));
+    const unexpected = [...stored.keys()].filter((k) => !known.has(k));
+    if (unexpected.length) problems.push(`${unexpected.length} weight(s) the model does not have, e.g. ${unexpected.slice(0, 3).map((k) => brief(k)).join(', ')}`);
+    if (problems.length) {
+      throw new CheckpointError(`${dir}: weights do not fit the model:\n  ${problems.slice(0, 10).join('\n  ')}${problems.length > 10 ? `\n  ... and ${problems.length - 10} more` : ''}`);
+    }
+    for (const { path: name, variable } of expected) {
+      const t = stored.get(name)!;
+      const value = tf.tensor(t.values, t.shape);
+      variable.write(value);
+      value.dispose();
+    }
+    let training: TrainingState | null = null;
+    if (trainingFile && existsSync(trainingFile)) training = (await readJson(trainingFile, 'the training state', '$.files.training')) as TrainingState;
+    let optimizerState: Map<string, StoredTensor> | null = null;
+    if (optimizerManifest && existsSync(optimizerManifest)) {
+      optimizerState = await readTensorFile(dir, files.optimizer as string, { jsonPath: '$.files.optimizer', source: file });
+    }
+    return { dir, model, vocabulary, classNames, training, optimizerState };
+  } catch (error) {
     model.dispose();
-    throw new CheckpointError(`${dir}: weights do not fit the model:\n  ${problems.slice(0, 10).join('\n  ')}${problems.length > 10 ? `\n  ... and ${problems.length - 10} more` : ''}`);
+    throw error;
   }
-  for (const { path: name, variable } of expected) {
-    const t = stored.get(name)!;
-    const value = tf.tensor(t.values, t.shape);
-    variable.write(value);
-    value.dispose();
-  }
-  let training: TrainingState | null = null;
-  if (files.training && existsSync(path.join(dir, files.training))) training = (await readJson(path.join(dir, files.training), 'the training state')) as TrainingState;
-  let optimizerState: Map<string, StoredTensor> | null = null;
-  if (files.optimizer && existsSync(path.join(dir, `${files.optimizer}.json`))) {
-    const opt = await readTensorFile(dir, files.optimizer);
-    optimizerState = opt;
-  }
-  return { dir, model, vocabulary, classNames, training, optimizerState };
 }

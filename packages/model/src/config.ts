@@ -141,5 +141,59 @@ export function validateConfig(value: unknown, file?: string): S2CPNetConfig {
   expectTypedObject(value.captionDecoder, '$.captionDecoder', file);
   expectNumber(value.categoryLossWeight, '$.categoryLossWeight', { min: 0, file });
   expectNumber(value.seed, '$.seed', { integer: true, file });
+  checkSizeLimits(value, file);
   return value as unknown as S2CPNetConfig;
+}
+
+/**
+ * Upper bounds of the size fields of every component, whatever its type. A config can come from an untrusted
+ * checkpoint, and these sizes decide what building the model allocates: `fusion.dim: 1e6` would ask for gigabytes,
+ * `numLayers: 1e5` for a model that never finishes building. The bounds are far above any model this toolkit can
+ * train (the paper's sizes are dim 512, 3 layers, 8 heads). Values that are not numbers are left to the components'
+ * own checks.
+ */
+export const CONFIG_SIZE_LIMITS: Readonly<Record<string, number>> = {
+  dim: 8192,
+  ffnDim: 65536,
+  ffnMultiplier: 64,
+  numLayers: 128,
+  units: 128,
+  numHeads: 1024,
+  heads: 1024,
+  maxLength: 4096,
+  maxNouns: 4096,
+  outputChannels: 16384,
+  reduction: 16384,
+  inputSize: 8192,
+  baseWidth: 1024,
+  grid: 1024,
+  lowPassGrid: 1024,
+  classifierClasses: 100000,
+  blocksPerStage: 64,
+  // Sizes the model fills in (from the data and the other components) that a config may still set.
+  vocabSize: 10_000_000,
+  numClasses: 1_000_000,
+  memoryWidth: 65536,
+  imageChannels: 65536,
+  maskChannels: 65536,
+  channels: 65536,
+  inputChannels: 65536,
+};
+
+const SIZED_COMPONENTS = ['encoder', 'semanticEnhancer', 'spatialEnhancer', 'fusion', 'categoryHead', 'captionDecoder'] as const;
+
+function checkSizeLimits(config: Record<string, unknown>, file?: string): void {
+  for (const component of SIZED_COMPONENTS) {
+    const fields = config[component];
+    if (!isObject(fields)) continue;
+    for (const [field, max] of Object.entries(CONFIG_SIZE_LIMITS)) {
+      const value = fields[field];
+      const values = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v] as const) : [['', value] as const];
+      for (const [index, v] of values) {
+        if (typeof v === 'number' && !(v <= max)) {
+          throw new ConfigError(`$.${component}.${field}${index}`, `expected at most ${max}, found ${v}: far larger than any model this toolkit builds`, { file });
+        }
+      }
+    }
+  }
 }

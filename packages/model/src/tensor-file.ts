@@ -1,6 +1,8 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { constants as bufferConstants } from 'node:buffer';
 import { CheckpointError } from '@s2cpnet/core';
+import { brief, readJsonFile, readRegularFile, resolveInside, statRegularFile } from './safe-read';
 
 /** One tensor in a tensor file: name, shape and float32 values. */
 export interface StoredTensor {
@@ -118,57 +120,126 @@ export async function writeTensorFile(dir: string, base: string, tensors: readon
   await fsp.writeFile(path.join(dir, `${base}.json`), `${JSON.stringify(manifest, null, 1)}\n`);
 }
 
-/** Reads a pair written by `writeTensorFile`, checking the manifest against the binary file. */
-export async function readTensorFile(dir: string, base: string): Promise<Map<string, StoredTensor>> {
-  const manifestFile = path.join(dir, `${base}.json`);
-  const binFile = path.join(dir, `${base}.bin`);
-  let manifest: TensorManifest;
-  try {
-    manifest = JSON.parse(await fsp.readFile(manifestFile, 'utf8')) as TensorManifest;
-  } catch (error) {
-    throw new CheckpointError(`${manifestFile}: cannot read tensor manifest (${(error as Error).message})`, { cause: error });
-  }
-  if (manifest?.format !== 's2cpnet-tensors' || manifest.version !== 1 || !Array.isArray(manifest.tensors)) {
+/** Largest tensor data file that is read (Node's largest buffer). */
+export const MAX_TENSOR_BYTES = bufferConstants.MAX_LENGTH;
+/** Largest tensor rank accepted in a manifest. */
+const MAX_RANK = 8;
+
+export interface ReadTensorFileOptions {
+  /** The JSON entry that named `base` (e.g. `$.files.weights`), for messages; files must lie inside `dir`. */
+  jsonPath?: string;
+  /** The file that named `base` (e.g. the checkpoint.json), for messages. Default: `dir`. */
+  source?: string;
+}
+
+/** A checked manifest of a tensor file pair, before its data is read (see `readTensorManifest`). */
+export interface TensorManifestInfo {
+  manifestFile: string;
+  binFile: string;
+  base: string;
+  byteLength: number;
+  /** Values in all tensors together: the parameter count of a weights file. */
+  totalValues: number;
+  tensors: readonly ManifestEntry[];
+  jsonPath?: string;
+}
+
+/**
+ * Reads and checks the manifest (`<base>.json`) of a tensor file pair and checks that `<base>.bin` is a regular file
+ * of exactly the size it gives, without reading the data: every shape is a list of non-negative integers, every
+ * tensor lies inside the data, and the tensors add up to the data's size (so reading allocates at most about four
+ * times the file's size). Both files must lie inside `dir` after symbolic links.
+ */
+export async function readTensorManifest(dir: string, base: string, options: ReadTensorFileOptions = {}): Promise<TensorManifestInfo> {
+  const jsonPath = options.jsonPath ?? '$';
+  const source = options.source ?? dir;
+  if (typeof base !== 'string' || base === '') throw new CheckpointError(`${source}: ${jsonPath}: expected the base name of a tensor file pair, found ${brief(base)}`);
+  const manifestFile = resolveInside(dir, `${base}.json`, jsonPath, source);
+  const binFile = resolveInside(dir, `${base}.bin`, jsonPath, source);
+  const limits = { what: 'the tensor manifest', jsonPath: options.jsonPath };
+  const manifest = (await readJsonFile(manifestFile, limits)) as Partial<TensorManifest> | null;
+  if (typeof manifest !== 'object' || manifest === null || manifest.format !== 's2cpnet-tensors' || manifest.version !== 1 || !Array.isArray(manifest.tensors)) {
     throw new CheckpointError(`${manifestFile}: not an s2cpnet tensor manifest (expected format "s2cpnet-tensors" version 1)`);
   }
-  let bytes: Buffer;
-  try {
-    bytes = await fsp.readFile(binFile);
-  } catch (error) {
-    throw new CheckpointError(`${binFile}: cannot read tensor data (${(error as Error).message})`, { cause: error });
+  const byteLength = manifest.byteLength;
+  if (typeof byteLength !== 'number' || !Number.isSafeInteger(byteLength) || byteLength < 0 || byteLength > MAX_TENSOR_BYTES) {
+    throw new CheckpointError(`${manifestFile}: $.byteLength: expected an integer from 0 to ${MAX_TENSOR_BYTES}, found ${brief(byteLength)}`);
   }
-  if (bytes.length !== manifest.byteLength) {
-    throw new CheckpointError(`${binFile}: expected ${manifest.byteLength} bytes (from ${base}.json), found ${bytes.length}: truncated or mismatched`);
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Map<string, StoredTensor>();
-  manifest.tensors.forEach((entry, i) => {
+  const names = new Set<string>();
+  let declared = 0;
+  let totalValues = 0;
+  let quantized = 0;
+  manifest.tensors.forEach((entry: ManifestEntry, i) => {
     const where = `${manifestFile} at $.tensors[${i}]`;
-    if (typeof entry.name !== 'string' || !Array.isArray(entry.shape) || (entry.dtype !== 'float32' && entry.dtype !== 'uint8') || !Number.isInteger(entry.offset)) {
-      throw new CheckpointError(`${where}: expected {name, shape, dtype: "float32" | "uint8", offset}, found dtype ${JSON.stringify(entry.dtype)}`);
+    if (typeof entry !== 'object' || entry === null || typeof entry.name !== 'string' || entry.name === '' || !Array.isArray(entry.shape) || (entry.dtype !== 'float32' && entry.dtype !== 'uint8') || !Number.isSafeInteger(entry.offset)) {
+      throw new CheckpointError(`${where}: expected {name, shape, dtype: "float32" | "uint8", offset}, found dtype ${brief(entry?.dtype)}`);
     }
-    const size = entry.shape.reduce((a, b) => a * b, 1);
+    if (names.has(entry.name)) throw new CheckpointError(`${where}: tensor ${brief(entry.name)} is listed twice`);
+    names.add(entry.name);
+    if (entry.shape.length > MAX_RANK || !entry.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new CheckpointError(`${where}: $.shape: expected at most ${MAX_RANK} non-negative integers`);
+    }
     const width = entry.dtype === 'uint8' ? 1 : 4;
-    if (entry.offset < 0 || entry.offset + size * width > bytes.length) throw new CheckpointError(`${where}: tensor ${entry.name} lies outside ${base}.bin`);
-    const values = new Float32Array(size);
+    let size = 1;
+    for (const d of entry.shape) {
+      size *= d;
+      if (size * width > byteLength) throw new CheckpointError(`${where}: tensor ${brief(entry.name)} of shape [${entry.shape.join(', ')}] lies outside ${base}.bin (${byteLength} bytes)`);
+    }
+    if (entry.offset < 0 || entry.offset + size * width > byteLength) throw new CheckpointError(`${where}: tensor ${brief(entry.name)} lies outside ${base}.bin`);
+    declared += size * width;
+    totalValues += size;
     if (entry.dtype === 'uint8') {
       const channels = entry.shape[entry.shape.length - 1] ?? 0;
       const { groupSize, paramsOffset } = entry;
-      if (!Number.isInteger(groupSize) || groupSize! < 1 || !Number.isInteger(paramsOffset) || channels < 1) {
+      if (!Number.isSafeInteger(groupSize) || groupSize! < 1 || !Number.isSafeInteger(paramsOffset) || channels < 1) {
         throw new CheckpointError(`${where}: a uint8 tensor needs a positive integer "groupSize" and a "paramsOffset"`);
       }
       const groups = Math.ceil(size / channels / groupSize!) * channels;
-      if (paramsOffset! < 0 || paramsOffset! + groups * 8 > bytes.length) throw new CheckpointError(`${where}: the quantisation parameters of ${entry.name} lie outside ${base}.bin`);
+      if (paramsOffset! < 0 || paramsOffset! + groups * 8 > byteLength) throw new CheckpointError(`${where}: the quantisation parameters of ${brief(entry.name)} lie outside ${base}.bin`);
+      declared += groups * 8;
+      quantized += 1;
+    }
+  });
+  // The writer pads at most 3 bytes before the quantisation parameters of each uint8 tensor.
+  if (declared > byteLength || byteLength > declared + 3 * quantized) {
+    throw new CheckpointError(`${manifestFile}: the tensors it lists take ${declared} bytes, but $.byteLength is ${byteLength}: overlapping tensors or unlisted data`);
+  }
+  statRegularFile(binFile, { what: 'the tensor data', jsonPath: options.jsonPath, exactBytes: byteLength, maxBytes: MAX_TENSOR_BYTES });
+  return { manifestFile, binFile, base, byteLength, totalValues, tensors: manifest.tensors, jsonPath: options.jsonPath };
+}
+
+/** Reads exactly the bytes a checked manifest announces from its `.bin` file and decodes every tensor. */
+export async function readTensorData(info: TensorManifestInfo): Promise<Map<string, StoredTensor>> {
+  const { binFile, byteLength } = info;
+  const bytes = await readRegularFile(binFile, { what: 'the tensor data', jsonPath: info.jsonPath, exactBytes: byteLength, maxBytes: MAX_TENSOR_BYTES });
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Map<string, StoredTensor>();
+  for (const entry of info.tensors) {
+    const size = entry.shape.reduce((a, b) => a * b, 1);
+    const values = new Float32Array(size);
+    if (entry.dtype === 'uint8') {
+      const channels = entry.shape[entry.shape.length - 1]!;
+      const groupSize = entry.groupSize!;
+      const paramsOffset = entry.paramsOffset!;
+      const groups = Math.ceil(size / channels / groupSize) * channels;
       for (let k = 0; k < size; k++) {
-        const group = Math.floor(Math.floor(k / channels) / groupSize!) * channels + (k % channels);
-        const min = view.getFloat32(paramsOffset! + group * 4, true);
-        const scale = view.getFloat32(paramsOffset! + (groups + group) * 4, true);
+        const group = Math.floor(Math.floor(k / channels) / groupSize) * channels + (k % channels);
+        const min = view.getFloat32(paramsOffset + group * 4, true);
+        const scale = view.getFloat32(paramsOffset + (groups + group) * 4, true);
         values[k] = min + bytes[entry.offset + k]! * scale;
       }
     } else {
       for (let k = 0; k < size; k++) values[k] = view.getFloat32(entry.offset + k * 4, true);
     }
-    out.set(entry.name, { name: entry.name, shape: entry.shape, values });
-  });
+    out.set(entry.name, { name: entry.name, shape: [...entry.shape], values });
+  }
   return out;
+}
+
+/**
+ * Reads a pair written by `writeTensorFile`, checking the manifest against the binary file (see
+ * `readTensorManifest`): both files must lie inside `dir`, be regular files, and agree on every size.
+ */
+export async function readTensorFile(dir: string, base: string, options: ReadTensorFileOptions = {}): Promise<Map<string, StoredTensor>> {
+  return readTensorData(await readTensorManifest(dir, base, options));
 }

@@ -2,11 +2,40 @@ import { parseArgs } from 'node:util';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, InputError } from '@s2cpnet/core';
-import { averageCheckpoints, loadCheckpoint, saveCheckpoint, type LoadedCheckpoint } from '@s2cpnet/model';
+import { averageCheckpoints, loadCheckpoint, saveCheckpoint, type LoadedCheckpoint, type S2CPNetConfig } from '@s2cpnet/model';
 import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { initBackend } from '../backend';
 import { numberFlag } from './train';
+
+/** An absolute path on any system at the start of a string: `/x`, `C:\x`, `C:/x`, `\\server\x`. */
+const ABSOLUTE_AT_START = /^(?:\/|\\\\|[A-Za-z]:[\\/])/;
+/** An absolute path inside a string (a recorded command line, `--data=/x`), after a space, `=`, a quote or `(`. */
+const ABSOLUTE_INSIDE = /(^|[\s="'(,])((?:\/|\\\\|[A-Za-z]:[\\/])[^\s"'(),]+)/g;
+
+function baseName(absolute: string): string {
+  return /^(?:\\\\|[A-Za-z]:)/.test(absolute) ? path.win32.basename(absolute) : path.posix.basename(absolute);
+}
+
+/**
+ * A copy of a JSON value with every absolute path replaced by its base name (`/work/runs/ucm-prep` -> `ucm-prep`):
+ * a released file must not carry the folders of the machine that trained it.
+ */
+function withoutAbsolutePaths<T>(value: T): T {
+  if (typeof value === 'string') {
+    return (ABSOLUTE_AT_START.test(value) ? baseName(value) : value.replace(ABSOLUTE_INSIDE, (_, before: string, p: string) => `${before}${baseName(p)}`)) as T;
+  }
+  if (Array.isArray(value)) return value.map((v) => withoutAbsolutePaths(v)) as T;
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutAbsolutePaths(v)])) as T;
+  return value;
+}
+
+/** How a source checkpoint is named in averaged.json: its path relative to the working folder, or its last two folders. */
+function sourceLabel(checkpoint: LoadedCheckpoint, cwd: string): string {
+  const relative = path.relative(cwd, checkpoint.dir);
+  if (relative && !relative.startsWith('..') && !path.isAbsolute(relative)) return relative.split(path.sep).join('/');
+  return checkpoint.dir.split(/[\\/]+/).filter(Boolean).slice(-2).join('/');
+}
 
 export const exportCommand: Command = {
   name: 'export',
@@ -57,11 +86,16 @@ export const exportCommand: Command = {
     if (withTraining?.training) {
       // Where the weights came from: the run settings and the per-epoch validation scores, not the optimiser.
       const { run, history, epoch } = withTraining.training;
-      extraFiles['training-summary.json'] = `${JSON.stringify({ epochs: epoch, run, history }, null, 1)}\n`;
+      extraFiles['training-summary.json'] = `${JSON.stringify(withoutAbsolutePaths({ epochs: epoch, run, history }), null, 1)}\n`;
     }
     if (all.length > 1) {
-      extraFiles['averaged.json'] = `${JSON.stringify({ averageOf: all.map((c) => c.dir) }, null, 1)}\n`;
+      extraFiles['averaged.json'] = `${JSON.stringify({ averageOf: all.map((c) => withoutAbsolutePaths(sourceLabel(c, context.cwd))) }, null, 1)}\n`;
     }
+    // The exported checkpoint holds every weight: the pretrained backbone it started from (a path on the trainer's
+    // machine) is not needed to load it, so its config does not name it.
+    const portableConfig: S2CPNetConfig = { ...loaded.model.config };
+    delete portableConfig.encoderWeights;
+    (loaded.model as { config: S2CPNetConfig }).config = withoutAbsolutePaths(portableConfig);
     const out = path.resolve(context.cwd, values.out);
     await saveCheckpoint(out, {
       model: loaded.model,
