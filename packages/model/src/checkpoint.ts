@@ -41,6 +41,21 @@ interface CheckpointJson {
   numClasses: number;
   /** Files beside this one. */
   files: { vocabulary: string; nouns: string; weights: string; optimizer?: string; training?: string };
+  /** How the training data's mask views were made, so captioning computes them the same way. */
+  masks?: CheckpointMaskSettings;
+}
+
+/**
+ * The mask settings of the data a checkpoint was trained on (from `prepare`'s manifest): captioning new images must
+ * compute their mask views the same way (same segmenter, same working size) or the model sees another input.
+ */
+export interface CheckpointMaskSettings {
+  /** The mask provider's name (`felzenszwalb`, `folder`, ...). */
+  provider: string;
+  /** True when training used precomputed mask images (captioning then needs `--masks` of the same kind). */
+  precomputed: boolean;
+  /** The side images were resized to before segmentation; null for precomputed masks. */
+  workingSize: number | null;
 }
 
 export interface SaveCheckpointOptions {
@@ -55,6 +70,8 @@ export interface SaveCheckpointOptions {
   quantizeGroupSize?: number;
   /** Extra JSON files to write in the checkpoint (e.g. a README or licence note). */
   extraFiles?: Record<string, string>;
+  /** The mask settings of the training data (`prepare`'s manifest), recorded in checkpoint.json. */
+  masks?: CheckpointMaskSettings | null;
 }
 
 /** Every weight of the model by path, as stored tensors. */
@@ -83,6 +100,7 @@ export async function saveCheckpoint(dir: string, options: SaveCheckpointOptions
     numClasses: model.numClasses,
     files: { vocabulary: 'vocabulary.json', nouns: 'nouns.json', weights: 'weights' },
   };
+  if (options.masks) json.masks = { provider: options.masks.provider, precomputed: options.masks.precomputed, workingSize: options.masks.workingSize };
   if (options.optimizer) json.files.optimizer = 'optimizer';
   if (options.training) json.files.training = 'training.json';
   const weights = modelTensors(model);
@@ -110,6 +128,20 @@ export interface LoadedCheckpoint {
   /** Optimiser moments by name, when the checkpoint has them (dispose after use). */
   /** Adam moments by `<path>#m` / `<path>#v`, in host memory (for `Adam.loadState`). */
   optimizerState: Map<string, StoredTensor> | null;
+  /** How the training data's masks were made; null for checkpoints written before this was recorded. */
+  masks: CheckpointMaskSettings | null;
+}
+
+/** `$.masks` of checkpoint.json, checked: null when absent. */
+function maskSettingsOf(value: unknown, file: string): CheckpointMaskSettings | null {
+  if (value === undefined || value === null) return null;
+  const fail = (what: string, found: unknown) => new CheckpointError(`${file}: $.masks.${what}, found ${brief(found)}`);
+  if (!isRecord(value)) throw new CheckpointError(`${file}: $.masks: expected an object, found ${brief(value)}`);
+  if (typeof value.provider !== 'string' || value.provider.length > 200) throw fail('provider: expected a name', value.provider);
+  if (typeof value.precomputed !== 'boolean') throw fail('precomputed: expected true or false', value.precomputed);
+  const size = value.workingSize;
+  if (size !== null && !(Number.isInteger(size) && (size as number) >= 1 && (size as number) <= 16384)) throw fail('workingSize: expected null or an integer in [1, 16384]', size);
+  return { provider: value.provider, precomputed: value.precomputed, workingSize: size as number | null };
 }
 
 /**
@@ -187,6 +219,7 @@ export async function loadCheckpoint(reference: string, options: { factories?: C
   } catch (error) {
     throw new CheckpointError(`${file}: invalid model config: ${(error as Error).message}`, { cause: error });
   }
+  const masks = maskSettingsOf(json.masks, file);
   const files = json.files === undefined ? { vocabulary: 'vocabulary.json', nouns: 'nouns.json', weights: 'weights' } : json.files;
   if (!isRecord(files)) throw new CheckpointError(`${file}: $.files: expected an object naming the files of the checkpoint, found ${brief(files)}`);
   // Every file the checkpoint names must lie inside its folder; checked before anything is read.
@@ -277,7 +310,7 @@ export async function loadCheckpoint(reference: string, options: { factories?: C
     if (optimizerManifest && existsSync(optimizerManifest)) {
       optimizerState = await readTensorFile(dir, files.optimizer as string, { jsonPath: '$.files.optimizer', source: file });
     }
-    return { dir, model, vocabulary, classNames, training, optimizerState };
+    return { dir, model, vocabulary, classNames, training, optimizerState, masks };
   } catch (error) {
     model.dispose();
     throw error;

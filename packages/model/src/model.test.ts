@@ -187,6 +187,12 @@ describe('training', () => {
     const log = (await fsp.readFile(path.join(runDir, 'log.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     expect(log.map((r) => r.epoch)).toEqual([1, 2, 3]);
     expect(log[0].val.METEOR).toBeGreaterThanOrEqual(0);
+    // the training data's mask settings travel with the weights, so captioning makes masks the same way
+    const written = JSON.parse(await fsp.readFile(path.join(runDir, 'best', 'checkpoint.json'), 'utf8'));
+    expect(written.masks).toEqual({ provider: 'folder', precomputed: true, workingSize: null });
+    const loaded = await loadCheckpoint(path.join(runDir, 'best'));
+    expect(loaded.masks).toEqual(written.masks);
+    loaded.model.dispose();
     result.model.dispose();
   });
 

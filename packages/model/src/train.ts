@@ -434,9 +434,11 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
     state.step = optimizer.step;
     state.schedule = { ...schedule.toJSON(), best: Number.isFinite(schedule.best) ? schedule.best : null };
   };
+  // Captioning must make mask views as this data's `prepare` did: its settings travel in every checkpoint.
+  const masks = prepared.manifest.settings.masks;
   const save = async (dir: string, extra: Partial<TrainingState> = {}) => {
     refreshState();
-    await saveCheckpoint(dir, { model, vocabulary: prepared.vocabulary, classNames: prepared.categories.classes, optimizer, training: { ...state, ...extra } });
+    await saveCheckpoint(dir, { model, vocabulary: prepared.vocabulary, classNames: prepared.categories.classes, optimizer, training: { ...state, ...extra }, masks });
   };
 
   let stoppedBecause: TrainResult['stoppedBecause'] = 'max-epochs';
@@ -531,7 +533,7 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
     if (options.keepEpochs) {
       // The training state travels along (where the weights came from), the optimiser moments do not.
       refreshState();
-      await saveCheckpoint(path.join(options.runDir, `epoch-${epoch + 1}`), { model, vocabulary: prepared.vocabulary, classNames: prepared.categories.classes, training: state });
+      await saveCheckpoint(path.join(options.runDir, `epoch-${epoch + 1}`), { model, vocabulary: prepared.vocabulary, classNames: prepared.categories.classes, training: state, masks });
     }
     await save(lastDir);
     crashPoint('train:checkpoint-saved');

@@ -250,12 +250,15 @@ export const MASK_FLAGS = {
 } as const;
 
 /**
- * The working size masks are computed at: `--mask-size`, else the `prepare --size` recorded in the manifest of the
- * checkpoint's training data when that folder is still there, else 224 (prepare's default).
+ * The working size masks are computed at: `--mask-size`, else the one the checkpoint records for its training data
+ * (`$.masks.workingSize` of checkpoint.json), else (older checkpoints) the `prepare --size` in the manifest of the
+ * training data when that folder is still there, else 224 (prepare's default).
  */
-export async function maskSizeFor(checkpoint: Pick<LoadedCheckpoint, 'training'>, flag?: string): Promise<number> {
+export async function maskSizeFor(checkpoint: Pick<LoadedCheckpoint, 'training'> & { masks?: LoadedCheckpoint['masks'] }, flag?: string): Promise<number> {
   const explicit = numberFlag(flag, '--mask-size', { integer: true, min: 16 });
   if (explicit !== undefined) return explicit;
+  const recorded = checkpoint.masks?.workingSize;
+  if (typeof recorded === 'number' && recorded >= 16) return recorded;
   const data = checkpoint.training?.run?.data;
   if (typeof data === 'string') {
     try {

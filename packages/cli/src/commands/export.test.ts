@@ -6,6 +6,7 @@ import { useBackend } from '@s2cpnet/core/testing';
 import { Vocabulary } from '@s2cpnet/data';
 import { buildS2CPNet, loadCheckpoint, presetConfig, saveCheckpoint, type S2CPNetConfig, type TrainingState } from '@s2cpnet/model';
 import { main } from '../main';
+import { maskSizeFor } from './caption';
 
 const SECRET = 'TOP-SECRET-CONTENT-2718';
 let root = '';
@@ -57,7 +58,7 @@ function training(epoch: number): TrainingState {
 
 async function writeTiny(dir: string, seed: number, epoch: number): Promise<void> {
   const model = buildS2CPNet({ ...tinyConfig(), seed }, { vocabSize: 8, numClasses: 3 });
-  await saveCheckpoint(dir, { model, vocabulary: vocabulary(), classNames: ['plane', 'river', 'tree'], training: training(epoch) });
+  await saveCheckpoint(dir, { model, vocabulary: vocabulary(), classNames: ['plane', 'river', 'tree'], training: training(epoch), masks: { provider: 'felzenszwalb', precomputed: false, workingSize: 224 } });
   model.dispose();
 }
 
@@ -116,6 +117,11 @@ describe('s2cpnet export', () => {
     expect(checkpoint.config.encoderWeights ?? null).toBeNull();
     const loaded = await loadCheckpoint(out);
     expect(loaded.classNames).toEqual(['plane', 'river', 'tree']);
+    // the training data's mask settings are kept: captioning with the export makes masks at the same size
+    expect(loaded.masks).toEqual({ provider: 'felzenszwalb', precomputed: false, workingSize: 224 });
+    expect(await maskSizeFor(loaded)).toBe(224);
+    expect(await maskSizeFor({ ...loaded, masks: { provider: 'felzenszwalb', precomputed: false, workingSize: 96 } })).toBe(96);
+    expect(await maskSizeFor({ ...loaded, masks: { provider: 'felzenszwalb', precomputed: false, workingSize: 96 } }, '64')).toBe(64);
     loaded.model.dispose();
   });
 

@@ -104,6 +104,7 @@ export const exportCommand: Command = {
       weightsDtype: values.quantize === 'uint8' ? 'uint8' : 'float32',
       quantizeGroupSize: numberFlag(values['group-size'], '--group-size', { integer: true, min: 1 }) ?? 32,
       extraFiles,
+      masks: loaded.masks,
     });
     const stat = await fsp.stat(path.join(out, 'weights.bin'));
     const summary = { from: all.length > 1 ? all.map((c) => c.dir) : loaded.dir, out, weightsBytes: stat.size, quantize: values.quantize ?? null, parameters: loaded.model.countParams() };
