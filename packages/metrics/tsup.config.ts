@@ -1,5 +1,5 @@
 import { defineConfig } from 'tsup';
 import { packageBuildConfig } from '../../tsup.shared';
 
-// shims: the WordNet loader resolves its data packages from import.meta.url, which tsup shims in the CJS build.
+// shims: the WordNet loader finds the package's data/ folder from import.meta.url, which tsup shims in the CJS build.
 export default defineConfig(packageBuildConfig({ index: 'src/index.ts' }, { shims: true }));

@@ -8,6 +8,7 @@
  */
 import { ensureCapacity, MAX_ORDER, NgramIndex } from './ngrams.js';
 import type { CaptionItem } from './types.js';
+import type { CaptionLimits } from './validate.js';
 import { assertScoreableItems } from './validate.js';
 
 /** BLEU-1..4 for one image or for the corpus. */
@@ -122,8 +123,8 @@ function bleuFromCounts(counts: BleuCounts): BleuScores {
  * @example
  * const { corpus } = computeBleu([{ imageId: 1, candidate: 'a red car', references: ['a red car on a road'] }]);
  */
-export function computeBleu(items: readonly CaptionItem[]): BleuResult {
-  assertScoreableItems(items);
+export function computeBleu(items: readonly CaptionItem[], limits: CaptionLimits = {}): BleuResult {
+  assertScoreableItems(items, limits);
   return bleuWithIndex(items, new NgramIndex());
 }
 

@@ -12,6 +12,7 @@ import type { SentenceNgrams } from './ngrams.js';
 import { MAX_ORDER, NgramIndex } from './ngrams.js';
 import { numpyMean } from './text.js';
 import type { CaptionItem } from './types.js';
+import type { CaptionLimits } from './validate.js';
 import { assertScoreableItems } from './validate.js';
 
 const SIGMA = 6;
@@ -57,8 +58,8 @@ function toVector(ngrams: SentenceNgrams, idf: Float64Array): TfIdfVector {
  * @example
  * computeCiderD(items).corpus;
  */
-export function computeCiderD(items: readonly CaptionItem[]): CiderResult {
-  assertScoreableItems(items);
+export function computeCiderD(items: readonly CaptionItem[], limits: CaptionLimits = {}): CiderResult {
+  assertScoreableItems(items, limits);
   return ciderWithIndex(items, new NgramIndex());
 }
 

@@ -8,6 +8,8 @@ export { MetricsInputError } from './errors.js';
 export type { MetricsInputLocation } from './errors.js';
 export type { CaptionItem, CaptionScores, ImageId, MetricName } from './types.js';
 export { ALL_METRICS, SCORE_KEYS } from './types.js';
+export { DEFAULT_MAX_CAPTION_WORDS } from './validate.js';
+export type { CaptionLimits } from './validate.js';
 
 export { PUNCTUATION_FILTER, ptbTokenizeLowercased, tokenizeCaption } from './tokenizer.js';
 export { computeBleu } from './bleu.js';
@@ -43,8 +45,16 @@ export { ENGLISH_FUNCTION_WORDS } from './meteor/resources/function-words.js';
 export { scoreCaptions, scoreCaptionsSync, smScore, tokenizeItems } from './score.js';
 export type { ImageScores, ScoreCaptionsOptions, ScoreMeteorOptions, ScoreReport } from './score.js';
 
-export { loadCaptionFiles, pairCaptions, parseCocoResults, parseJsonText, parseReferences, readJsonFile } from './io.js';
-export type { CandidateCaption, ReferenceLoadOptions, ReferenceSet } from './io.js';
+export {
+  DEFAULT_MAX_CAPTION_FILE_BYTES,
+  loadCaptionFiles,
+  pairCaptions,
+  parseCocoResults,
+  parseJsonText,
+  parseReferences,
+  readJsonFile,
+} from './io.js';
+export type { CandidateCaption, FileSizeLimit, ReferenceLoadOptions, ReferenceSet } from './io.js';
 
 export { runMetricsBenchmark, syntheticCaptionCorpus } from './bench.js';
 export type { MetricsBenchmarkOptions, MetricsBenchmarkResult } from './bench.js';

@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { MetricsInputError } from './errors.js';
-import { loadCaptionFiles, parseCocoResults, parseJsonText, parseReferences } from './io.js';
+import { DEFAULT_MAX_CAPTION_FILE_BYTES, loadCaptionFiles, parseCocoResults, parseJsonText, parseReferences, readJsonFile } from './io.js';
 
 const directory = mkdtempSync(join(tmpdir(), 's2cpnet-io-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
@@ -93,6 +93,25 @@ describe('caption file loading', () => {
     expect(() =>
       parseReferences({ annotations: [{ id: 5, image_id: 1, caption: 'a' }, { id: 5, image_id: 2, caption: 'b' }] }, 'a.json'),
     ).toThrow(/annotation id 5 is used twice/);
+  });
+
+  it('refuses a file over maxBytes (default 64 MiB) before parsing it, naming the file, its size and the limit', () => {
+    const results = write('r-size.json', [{ image_id: 1, caption: 'a bridge' }, { image_id: 2, caption: 'ships' }]);
+    const references = write('a-size.json', annotations);
+    const size = JSON.stringify([{ image_id: 1, caption: 'a bridge' }, { image_id: 2, caption: 'ships' }]).length;
+    expect(() => loadCaptionFiles(results, references, { maxBytes: size - 1 })).toThrow(
+      `${results}: the file is ${size} bytes (0.0 MiB), more than the limit of ${size - 1} bytes (0.0 MiB)`,
+    );
+    expect(() => loadCaptionFiles(results, references, { maxBytes: size })).toThrow(/a-size\.json: the file is \d+ bytes/);
+    expect(loadCaptionFiles(results, references, { maxBytes: 10_000 })).toHaveLength(2);
+    expect(() => readJsonFile(results, { maxBytes: 0 })).toThrow(/maxBytes must be a positive number/);
+    expect(DEFAULT_MAX_CAPTION_FILE_BYTES).toBe(64 * 2 ** 20);
+    // A sparse file one byte over the default: refused by its size, never read.
+    const huge = join(directory, 'huge.json');
+    writeFileSync(huge, '');
+    truncateSync(huge, DEFAULT_MAX_CAPTION_FILE_BYTES + 1);
+    expect(() => readJsonFile(huge)).toThrow(/huge\.json: the file is 67108865 bytes \(64\.0 MiB\), more than the limit of 67108864 bytes/);
+    rmSync(huge);
   });
 
   it('reports malformed JSON with the file, line and column', () => {

@@ -3,8 +3,11 @@
  * (`{annotations: [{image_id, caption}]}`) and Karpathy-style `dataset.json` files (`{images: [{imgid,
  * split, sentences: [{raw, tokens}]}]}`), checked at the edge so that every problem is reported with the file,
  * the JSON path or image id, what was expected and what was found.
+ *
+ * A file is read whole and parsed in memory, so files over a size limit (`maxBytes`, default 64 MiB) are refused
+ * before they are read: a results file of that size already holds about a million captions.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 import { MetricsInputError } from './errors.js';
 import type { CaptionItem, ImageId } from './types.js';
@@ -20,6 +23,18 @@ export interface CandidateCaption {
 export interface ReferenceSet {
   imageId: ImageId;
   captions: string[];
+}
+
+/** The largest caption file read unless `maxBytes` says otherwise: 64 MiB. */
+export const DEFAULT_MAX_CAPTION_FILE_BYTES = 64 * 2 ** 20;
+
+/** How large a file the loaders read. */
+export interface FileSizeLimit {
+  /**
+   * Refuse a file larger than this many bytes, with a MetricsInputError naming the file, its size and the limit.
+   * Default `DEFAULT_MAX_CAPTION_FILE_BYTES` (64 MiB); `Infinity` turns the check off.
+   */
+  maxBytes?: number;
 }
 
 export interface ReferenceLoadOptions {
@@ -52,14 +67,56 @@ export function parseJsonText(text: string, file: string): unknown {
   }
 }
 
-/** Read and parse a JSON file. */
-export function readJsonFile(file: string): unknown {
-  let text: string;
+function formatSize(bytes: number): string {
+  return `${bytes} bytes (${(bytes / 2 ** 20).toFixed(1)} MiB)`;
+}
+
+function tooLarge(file: string, size: string, maxBytes: number): MetricsInputError {
+  return new MetricsInputError(
+    `the file is ${size}, more than the limit of ${formatSize(maxBytes)} (raise it with maxBytes, or --max-bytes on the command line)`,
+    { file },
+  );
+}
+
+/**
+ * Read a file whole, refusing one over `maxBytes`: a regular file by its size before reading, anything else (a
+ * pipe) once more than `maxBytes` have arrived.
+ */
+function readBoundedFile(file: string, maxBytes: number): Buffer {
+  if (!(maxBytes > 0)) throw new MetricsInputError(`maxBytes must be a positive number of bytes, found ${describe(maxBytes)}`);
+  let descriptor: number;
   try {
-    text = readFileSync(file, 'utf8');
+    descriptor = openSync(file, 'r');
   } catch (error) {
     throw new MetricsInputError(`cannot read the file (${(error as Error).message})`, { file }, { cause: error });
   }
+  try {
+    const stats = fstatSync(descriptor);
+    if (stats.isFile() && stats.size > maxBytes) throw tooLarge(file, formatSize(stats.size), maxBytes);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    // One read for a regular file (its size plus one byte to see the end), 1 MiB at a time otherwise.
+    const chunkSize = Math.min(stats.isFile() && stats.size > 0 ? Math.min(stats.size + 1, maxBytes + 1) : 1 << 20, 1 << 26);
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(chunkSize);
+      const read = readSync(descriptor, chunk, 0, chunk.length, null);
+      if (read === 0) break;
+      total += read;
+      if (total > maxBytes) throw tooLarge(file, `more than ${formatSize(maxBytes)}`, maxBytes);
+      chunks.push(read === chunk.length ? chunk : chunk.subarray(0, read));
+    }
+    return Buffer.concat(chunks, total);
+  } catch (error) {
+    if (MetricsInputError.isInstance(error)) throw error;
+    throw new MetricsInputError(`cannot read the file (${(error as Error).message})`, { file }, { cause: error });
+  } finally {
+    closeSync(descriptor);
+  }
+}
+
+/** Read and parse a JSON file, refusing one over `maxBytes` (default 64 MiB). */
+export function readJsonFile(file: string, limit: FileSizeLimit = {}): unknown {
+  let text = readBoundedFile(file, limit.maxBytes ?? DEFAULT_MAX_CAPTION_FILE_BYTES).toString('utf8');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   return parseJsonText(text, file);
 }
@@ -338,15 +395,20 @@ function listMore(ids: readonly ImageId[]): string {
   return ` (${ids.length} images in all: ${shown.join(', ')}${ids.length > 5 ? ', ...' : ''})`;
 }
 
-/** Load a results file and a references file and pair them, checking everything on the way. */
+/**
+ * Load a results file and a references file and pair them, checking everything on the way. Either file over
+ * `maxBytes` (default 64 MiB) is refused before it is read.
+ */
 export function loadCaptionFiles(
   resultsFile: string,
   referencesFile: string,
-  options: Omit<ReferenceLoadOptions, 'resultImageIds'> = {},
+  options: Omit<ReferenceLoadOptions, 'resultImageIds'> & FileSizeLimit = {},
 ): CaptionItem[] {
-  const results = parseCocoResults(readJsonFile(resultsFile), resultsFile);
-  const references = parseReferences(readJsonFile(referencesFile), referencesFile, {
-    ...options,
+  const { maxBytes, ...referenceOptions } = options;
+  const limit: FileSizeLimit = maxBytes === undefined ? {} : { maxBytes };
+  const results = parseCocoResults(readJsonFile(resultsFile, limit), resultsFile);
+  const references = parseReferences(readJsonFile(referencesFile, limit), referencesFile, {
+    ...referenceOptions,
     resultImageIds: results.map((result) => result.imageId),
   });
   return pairCaptions(results, references, { results: resultsFile, references: referencesFile });

@@ -7,6 +7,7 @@
  */
 import { numpyMean } from './text.js';
 import type { CaptionItem } from './types.js';
+import type { CaptionLimits } from './validate.js';
 import { assertScoreableItems } from './validate.js';
 
 const BETA = 1.2;
@@ -53,8 +54,8 @@ export function rougeLScore(candidate: string, references: readonly string[]): n
  * @example
  * computeRougeL([{ imageId: 1, candidate: 'a red car', references: ['a red car on a road'] }]).corpus;
  */
-export function computeRougeL(items: readonly CaptionItem[]): RougeResult {
-  assertScoreableItems(items);
+export function computeRougeL(items: readonly CaptionItem[], limits: CaptionLimits = {}): RougeResult {
+  assertScoreableItems(items, limits);
   const perImage = items.map((item) => rougeLScore(item.candidate, item.references));
   return { corpus: numpyMean(perImage), perImage };
 }

@@ -67,6 +67,24 @@ describe('scoreCaptions options and checks', () => {
     expect(() => scoreCaptionsSync(items, { metrics: ['BLEU' as MetricName] })).toThrow(/unknown metric "BLEU"/);
   });
 
+  it('limits caption length in words, on the text as given and after PTB tokenization, for every metric', async () => {
+    const words = (count: number): string => Array.from({ length: count }, (_, i) => ['a', 'ship', 'in', 'port'][i % 4]).join(' ');
+    const long = [{ imageId: 'x', candidate: words(1200), references: ['a ship in a port'] }];
+    expect(() => scoreCaptionsSync(long)).toThrow(/image_id "x": the candidate caption has 1200 words, more than the limit of 1000/);
+    await expect(scoreCaptions(long, { metrics: ['Bleu'] })).rejects.toThrow(MetricsInputError);
+    expect(() => scoreCaptionsSync([{ imageId: 2, candidate: 'a', references: ['a', words(1001)] }])).toThrow(/image_id 2: reference 1 has 1001 words/);
+    // 600 words as written, 1,200 tokens once PTB splits the clitics off (ship 's).
+    const clitics = [{ imageId: 3, candidate: Array.from({ length: 600 }, () => "ship's").join(' '), references: ['a ship'] }];
+    expect(() => scoreCaptionsSync(clitics)).toThrow(/image_id 3: the candidate caption has 1200 words after PTB tokenization, more than the limit of 1000/);
+    expect(scoreCaptionsSync(clitics, { tokenize: false }).perImage).toHaveLength(1);
+    // A raised limit, or none, lets them through; a limit that is not a positive whole number is an error.
+    const report = scoreCaptionsSync(long, { maxCaptionWords: 1200 });
+    expect(report.corpus.METEOR).toBeGreaterThan(0);
+    expect(scoreCaptionsSync(long, { maxCaptionWords: Infinity }).corpus).toEqual(report.corpus);
+    expect(() => scoreCaptionsSync(items, { maxCaptionWords: 4 })).toThrow(/image_id 1: the candidate caption has 6 words/);
+    for (const bad of [0, -1, 2.5, Number.NaN]) expect(() => scoreCaptionsSync(items, { maxCaptionWords: bad })).toThrow(/maxCaptionWords must be/);
+  });
+
   it('the sync call refuses a jar or a table file (they need async work)', () => {
     expect(() => scoreCaptionsSync(items, { meteor: { jarPath: '/x.jar' } })).toThrow(/use scoreCaptions/);
   });

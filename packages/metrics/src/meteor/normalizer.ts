@@ -51,16 +51,54 @@ export function javaTokenize(text: string): string[] {
   return text.split(TOKEN_DELIMITERS).filter((token) => token !== '');
 }
 
-/** Meteor's English `-norm` normalisation of one line, before lower-casing. */
-export function meteorNormalizeLine(line: string): string {
-  let working = ` ${line} `;
-  working = working.replace(SEPARATE_OTHER, ' $1 ');
-
-  working = working.replace(MULTI_DOT, ' DOTMULTI$1');
+/**
+ * Meteor's marking of dot runs, verbatim: each pass turns one dot of every run after `DOTMULTI` into `DOT`, so it
+ * takes as many passes over the line as the longest run has dots (quadratic: a caption of 200,000 dots took
+ * minutes).
+ */
+export function markDotRunsByPasses(working: string): string {
   while (working.includes('DOTMULTI.')) {
     working = working.replace(MULTI_DOT_NEXT, 'DOTDOTMULTI $1');
     working = working.replaceAll('DOTMULTI.', 'DOTDOTMULTI');
   }
+  return working;
+}
+
+const MARKED_DOT_RUN = /DOTMULTI(\.+)/g;
+
+/**
+ * The same in one pass: `DOTMULTI` and n dots become n x `DOT`, `DOTMULTI` and a space (none at the end of the
+ * line). Exact when every `DOTMULTI` in the line is one `MULTI_DOT` inserted, that is when the text had none.
+ */
+export function markDotRuns(working: string): string {
+  return working.replace(MARKED_DOT_RUN, (_run: string, dots: string, offset: number) => {
+    const atEnd = offset + 'DOTMULTI'.length + dots.length === working.length;
+    return `${'DOT'.repeat(dots.length)}DOTMULTI${atEnd ? '' : ' '}`;
+  });
+}
+
+/** Meteor's restoring of the marked runs, verbatim: one `DOT` per pass becomes a dot again (quadratic too). */
+export function restoreDotRunsByPasses(working: string): string {
+  while (working.includes('DOTDOTMULTI')) working = working.replaceAll('DOTDOTMULTI', 'DOTMULTI.');
+  return working.replaceAll('DOTMULTI', '.');
+}
+
+const MARKED_BLOCK = /(?:DOT)*DOTMULTI/g;
+
+/** The same in one pass: n x `DOT` then `DOTMULTI` become n + 1 dots. */
+export function restoreDotRuns(working: string): string {
+  return working.replace(MARKED_BLOCK, (block: string) => '.'.repeat((block.length - 'DOTMULTI'.length) / 3 + 1));
+}
+
+/** Meteor's English `-norm` normalisation of one line, before lower-casing. */
+export function meteorNormalizeLine(line: string): string {
+  // A line that itself contains DOTMULTI takes Meteor's passes; every other line the one-pass equivalents.
+  const literalMarker = line.includes('DOTMULTI');
+  let working = ` ${line} `;
+  working = working.replace(SEPARATE_OTHER, ' $1 ');
+
+  working = working.replace(MULTI_DOT, ' DOTMULTI$1');
+  working = literalMarker ? markDotRunsByPasses(working) : markDotRuns(working);
 
   working = working.replace(COMMA_NOT_DIGITS, '$1 , $2');
   working = working.replace(COMMA_AFTER_DIGIT, '$1 , $2');
@@ -108,8 +146,7 @@ export function meteorNormalizeLine(line: string): string {
   }
   working = rebuilt;
 
-  while (working.includes('DOTDOTMULTI')) working = working.replaceAll('DOTDOTMULTI', 'DOTMULTI.');
-  working = working.replaceAll('DOTMULTI', '.');
+  working = literalMarker ? restoreDotRunsByPasses(working) : restoreDotRuns(working);
 
   return javaTrim(working.replace(WHITE_RUNS, ' '));
 }

