@@ -1,14 +1,15 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError } from '@s2cpnet/core';
+import { CheckpointError, InputError } from '@s2cpnet/core';
 import { expectClose, testBackends, useBackend } from '@s2cpnet/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ResNet50 } from '../resnet50';
 import { FIXTURES, seededTensor, weightValues } from '../testing/helpers';
 import { addRef, batchNormRef, conv2dRef, maxPoolRef, reluRef, toArray64, type Array64 } from '../testing/reference';
-import { parseHdf5, type Hdf5Dataset, type Hdf5File } from './hdf5';
+import { readHdf5, type Hdf5Dataset, type Hdf5File } from './hdf5';
 import { loadKerasHdf5Weights } from './load';
 
 const NEW_NAMES = gunzipSync(readFileSync(join(FIXTURES, 'keras-resnet-tiny.h5.gz')));
@@ -53,7 +54,7 @@ for (const backend of testBackends()) {
       expect(report.scheme).toBe('Keras ResNet50 (new layer names)');
       expect(report.assignedVariables).toBe(20 * 5); // 20 conv+BN units x (kernel, gamma, beta, mean, variance)
       expect(report.unusedKeys).toEqual([]);
-      const h5 = parseHdf5(NEW_NAMES);
+      const h5 = await readHdf5(NEW_NAMES);
       expectClose(encoder.stem.conv.kernel.read(), raw(h5, 'conv1_conv', 'kernel').data, 0);
       const spatial = encoder.stages[0]![1]!.spatial;
       expectClose(spatial.bn.movingMean.read(), raw(h5, 'conv2_block2_2_bn', 'moving_mean').data.map((m, i) => m - raw(h5, 'conv2_block2_2_conv', 'bias').data[i]!), 1e-7);
@@ -110,5 +111,41 @@ describe('loadKerasHdf5Weights errors', () => {
     const headed = new ResNet50({ ...TINY_KERAS, classifierClasses: 10 });
     await expect(loadKerasHdf5Weights(headed, NEW_NAMES)).rejects.toThrow(/missing 'predictions\/kernel or fc1000\/kernel \(classifier head/);
     [encoder, deeper, headed].forEach((e) => e.dispose());
+  });
+
+  it('a truncated, corrupt or non-HDF5 file gives an InputError naming the file and leaves the encoder unchanged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 's2cpnet-keras-'));
+    try {
+      const encoder = new ResNet50({ ...TINY_KERAS, seed: 1 });
+      const before = weightValues(encoder);
+      const truncated = join(dir, 'truncated.h5');
+      writeFileSync(truncated, NEW_NAMES.subarray(0, 150_000));
+      const corrupt = join(dir, 'corrupt.h5');
+      const flipped = new Uint8Array(NEW_NAMES);
+      flipped.fill(0x5a, 2048, 4096); // object headers and heaps near the start of the file
+      writeFileSync(corrupt, flipped);
+      const text = join(dir, 'not-hdf5.h5');
+      writeFileSync(text, 'this is not an HDF5 file\n'.repeat(100));
+      for (const [file, cause] of [
+        [truncated, /truncated file: eof = 150000/],
+        [corrupt, /HDF5: \S/],
+        [text, /HDF5: not an HDF5 file/],
+      ] as const) {
+        let error: unknown;
+        try {
+          await loadKerasHdf5Weights(encoder, file);
+        } catch (e) {
+          error = e;
+        }
+        expect(error).toBeInstanceOf(InputError);
+        expect((error as Error).message.startsWith(`${file}: `)).toBe(true);
+        expect((error as Error).message).toMatch(cause);
+      }
+      await expect(loadKerasHdf5Weights(encoder, NEW_NAMES.subarray(0, 150_000))).rejects.toThrow(/^<HDF5 bytes>: HDF5: .*truncated file/);
+      for (const [path, values] of weightValues(encoder)) expectClose(values, before.get(path)!, 0);
+      encoder.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

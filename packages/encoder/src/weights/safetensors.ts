@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { InputError, writeFileAtomic } from '@s2cpnet/core';
-import { float16ToNumber } from './hdf5';
+import { float16ToNumber } from './float16';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL';
 

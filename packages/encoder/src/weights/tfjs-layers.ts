@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '@s2cpnet/core';
-import { float16ToNumber } from './hdf5';
+import { float16ToNumber } from './float16';
 import type { ExternalTensor } from './load';
 
 interface ManifestEntry {
