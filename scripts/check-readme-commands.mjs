@@ -111,7 +111,9 @@ function checkCommand(where, words, folder) {
   }
   if (program === 'node' && args[0] && /\.(mjs|cjs|js)$/.test(args[0])) {
     checked += 1;
-    if (!existsSync(path.join(root, args[0]))) problems.push(`${where}: node ${args[0]}: no such file in the repository`);
+    // run from the repository root or, for a package's README, from that package's folder
+    const from = [root, ...(folder ? [path.join(root, folder)] : [])];
+    if (!from.some((dir) => existsSync(path.join(dir, args[0])))) problems.push(`${where}: node ${args[0]}: no such file in the repository`);
   }
 }
 
