@@ -95,6 +95,16 @@ describe('a finished run folder', () => {
     expect(existsSync(path.join(runDir, 'train.lock'))).toBe(false);
   });
 
+  it('a new run folder that holds only a features/ cache (shared by runs of one backbone) is not refused', async () => {
+    const runDir = path.join(root, 'features-only');
+    await fsp.mkdir(path.join(runDir, 'features'), { recursive: true });
+    const fresh = await run({ runDir, maxEpochs: 1 });
+    expect(fresh.result.history.map((h) => h.epoch)).toEqual([1]);
+    await fsp.mkdir(path.join(root, 'other-files', 'features'), { recursive: true });
+    writeFileSync(path.join(root, 'other-files', 'notes.txt'), 'mine');
+    expect((await failure({ runDir: path.join(root, 'other-files'), maxEpochs: 1 })).message).toMatch(/not empty \(features\/, notes\.txt\)/);
+  });
+
   it('--force starts over: removes the previous run (saying what), keeps files that are not the run\'s', async () => {
     const runDir = path.join(root, 'finished');
     writeFileSync(path.join(runDir, 'notes.txt'), 'mine');

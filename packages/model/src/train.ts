@@ -225,6 +225,8 @@ function sliceInputs<T extends Record<string, tf.Tensor | undefined>>(inputs: T,
   return out as T;
 }
 
+/** The frozen backbone's feature cache inside a run folder (checked against the backbone when used). */
+const FEATURE_CACHE_DIR = 'features';
 /** The lock file of a run folder: one training process per folder. */
 export const RUN_LOCK_FILE = 'train.lock';
 /** What a run writes in its folder (besides `features/`, a cache, and the lock): what `force` removes. */
@@ -320,7 +322,8 @@ async function openRunDir(options: TrainOptions, log: (line: string) => void): P
           );
         }
       }
-    } else if (names.length > 0) {
+    } else if (names.some((n) => n !== FEATURE_CACHE_DIR)) {
+      // features/ alone is a cache a new run may start with (runs of one backbone can share it); anything else is not
       const previousRun = names.some((n) => RUN_ENTRY.test(n));
       throw new ConfigError(
         runDir,
@@ -425,7 +428,7 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
   const frozen = model.encoder.trainableWeights.length === 0;
   const useCache = options.featureCache ?? frozen;
   if (useCache && !frozen) throw new ConfigError('$.encoder.freeze', 'a feature cache needs a fully frozen encoder (freeze: "all")');
-  const featureCache = useCache ? new FeatureCache({ dir: path.join(options.runDir, 'features') }) : null;
+  const featureCache = useCache ? new FeatureCache({ dir: path.join(options.runDir, FEATURE_CACHE_DIR) }) : null;
   const variables = trainableVariables(model);
   const started = Date.now();
 

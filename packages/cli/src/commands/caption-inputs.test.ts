@@ -11,17 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { benchmarkImage, decodeImageFile, encodePng, prepareDataset, Vocabulary, type RgbImage } from '@s2cpnet/data';
 import { buildS2CPNet, presetConfig, saveCheckpoint } from '@s2cpnet/model';
 import { initBackend } from '../backend';
-import { main } from '../main';
+import { runCli, tinyConfigJson } from './cli.test-util';
 import { formatCaptionsCsv, openCaptionMasks } from './caption';
 
 let root = '';
 
-async function run(args: string[], cwd = root) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { stdout: (t) => void out.push(t), stderr: (t) => void err.push(t), isTTY: false, cwd });
-  return { code, out: out.join(''), err: err.join('') };
-}
+const run = (args: string[], cwd = root) => runCli(args, cwd);
 
 const same = (a: RgbImage, b: RgbImage): boolean =>
   a.width === b.width && a.height === b.height && Buffer.from(a.data).equals(Buffer.from(b.data));
@@ -46,16 +41,7 @@ function karpathy(file: string, names: string[], split = 'train'): string {
 /** A tiny untrained checkpoint that reads the mask view (preset s2cpnet at 64 px). */
 async function writeTinyCheckpoint(dir: string): Promise<void> {
   await initBackend({ backend: 'cpu' });
-  const c = presetConfig('s2cpnet');
-  const config = {
-    ...c,
-    name: 'tiny',
-    encoder: { type: 'resnet50', inputSize: 64, grid: 'native', blocksPerStage: [1, 1, 1, 1], baseWidth: 4, freeze: 'none' },
-    spatialEnhancer: { outputChannels: 32 },
-    fusion: { ...c.fusion, dim: 32, heads: 4, units: 1 },
-    categoryHead: { type: 'multi-label', dim: 32, numHeads: 4 },
-    captionDecoder: { ...c.captionDecoder, dim: 32, numLayers: 1, numHeads: 4 },
-  } as typeof c;
+  const config = tinyConfigJson() as ReturnType<typeof presetConfig>;
   const words = 'a road river tree house car green field'.split(' ');
   const vocabulary = Vocabulary.build({ images: [{ id: '1', file: '1', split: 'train', jsonPath: '$', captions: [{ raw: '', tokens: words }] }] }, { minWordFreq: 1 });
   const model = buildS2CPNet(config, { vocabSize: vocabulary.size, numClasses: 3 });

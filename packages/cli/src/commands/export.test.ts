@@ -5,18 +5,13 @@ import * as path from 'node:path';
 import { useBackend } from '@s2cpnet/core/testing';
 import { Vocabulary } from '@s2cpnet/data';
 import { buildS2CPNet, loadCheckpoint, presetConfig, saveCheckpoint, type S2CPNetConfig, type TrainingState } from '@s2cpnet/model';
-import { main } from '../main';
+import { runCli } from './cli.test-util';
 import { maskSizeFor } from './caption';
 
 const SECRET = 'TOP-SECRET-CONTENT-2718';
 let root = '';
 
-async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { stdout: (t) => void out.push(t), stderr: (t) => void err.push(t), isTTY: false, cwd: root });
-  return { code, out: out.join(''), err: err.join('') };
-}
+const run = (args: string[]) => runCli(args, root);
 
 /** A tiny model whose config names pretrained encoder weights by an absolute path, as a trainer's config does. */
 function tinyConfig(): S2CPNetConfig {

@@ -18,7 +18,7 @@ function baseName(absolute: string): string {
 }
 
 /**
- * A copy of a JSON value with every absolute path replaced by its base name (`/work/runs/ucm-prep` -> `ucm-prep`):
+ * A copy of a JSON value with every absolute path replaced by its base name (`/home/me/runs/ucm-prep` -> `ucm-prep`):
  * a released file must not carry the folders of the machine that trained it.
  */
 function withoutAbsolutePaths<T>(value: T): T {

@@ -3,31 +3,13 @@ import { promises as fsp, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeSyntheticAerialSet } from '@s2cpnet/data';
-import { presetConfig } from '@s2cpnet/model';
-import { main } from '../main';
+import { runCli, tinyConfigJson } from './cli.test-util';
 
 let root = '';
 let set: Awaited<ReturnType<typeof writeSyntheticAerialSet>>;
 
-async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { stdout: (t) => void out.push(t), stderr: (t) => void err.push(t), isTTY: false, cwd: root });
-  return { code, out: out.join(''), err: err.join('') };
-}
+const run = (args: string[]) => runCli(args, root);
 
-function tinyConfigJson() {
-  const c = presetConfig('s2cpnet');
-  return {
-    ...c,
-    name: 'tiny',
-    encoder: { type: 'resnet50', inputSize: 64, grid: 'native', blocksPerStage: [1, 1, 1, 1], baseWidth: 4, freeze: 'none' },
-    spatialEnhancer: { outputChannels: 32 },
-    fusion: { ...c.fusion, dim: 32, heads: 4, units: 1 },
-    categoryHead: { type: 'multi-label', dim: 32, numHeads: 4 },
-    captionDecoder: { ...c.captionDecoder, dim: 32, numLayers: 1, numHeads: 4 },
-  };
-}
 
 beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-cli-model-'));

@@ -4,36 +4,20 @@ import { spawn } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeSyntheticAerialSet } from '@s2cpnet/data';
-import { presetConfig } from '@s2cpnet/model';
-import { main } from '../main';
+import { runCli, tinyConfigJson } from './cli.test-util';
 
 // `s2cpnet train` on a run folder that is taken: a finished run, a busy one, a file; and --force, --resume, SIGTERM.
 
 let root = '';
 
-async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { stdout: (t) => void out.push(t), stderr: (t) => void err.push(t), isTTY: false, cwd: root });
-  return { code, out: out.join(''), err: err.join('') };
-}
+const run = (args: string[]) => runCli(args, root);
 
 const TRAIN = ['train', '--config', 'tiny.json', '--data', 'prepared', '--batch-size', '8', '--epochs', '2', '--lr', '0.002', '--val-max', '3'];
 
 beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-cli-train-guard-'));
   const set = await writeSyntheticAerialSet(path.join(root, 'synthetic'), { seed: 3, count: 30, size: 64 });
-  const c = presetConfig('s2cpnet');
-  const tiny = {
-    ...c,
-    name: 'tiny',
-    encoder: { type: 'resnet50', inputSize: 64, grid: 'native', blocksPerStage: [1, 1, 1, 1], baseWidth: 4, freeze: 'none' },
-    spatialEnhancer: { outputChannels: 32 },
-    fusion: { ...c.fusion, dim: 32, heads: 4, units: 1 },
-    categoryHead: { type: 'multi-label', dim: 32, numHeads: 4 },
-    captionDecoder: { ...c.captionDecoder, dim: 32, numLayers: 1, numHeads: 4 },
-  };
-  await fsp.writeFile(path.join(root, 'tiny.json'), JSON.stringify(tiny));
+  await fsp.writeFile(path.join(root, 'tiny.json'), JSON.stringify(tinyConfigJson()));
   const prep = await run(['prepare', '--annotations', set.datasetFile, '--images', set.imagesDir, '--masks', set.masksDir, '--out', 'prepared', '--size', '64', '--min-word-freq', '1']);
   expect(prep.code).toBe(0);
 }, 120_000);
