@@ -1,4 +1,4 @@
 import { defineConfig } from 'tsup';
 import { packageBuildConfig } from '../../tsup.shared';
 
-export default defineConfig(packageBuildConfig({ index: 'src/index.ts', testing: 'src/testing/index.ts' }));
+export default defineConfig(packageBuildConfig({ index: 'src/index.ts', testing: 'src/testing/index.ts', backend: 'src/backend.ts' }));

@@ -20,3 +20,4 @@ export * from './average';
 export * from './inference';
 export * from './train';
 export * from './encoder-weights';
+export * from './captioner';

@@ -1,39 +1,38 @@
 import { parseArgs } from 'node:util';
 import { promises as fsp } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, InputError, S2CPNetError, writeFileAtomic } from '@s2cpnet/core';
+import { ConfigError, InputError, writeFileAtomic } from '@s2cpnet/core';
+import { describeFsError, parsePixelCount, probeImageFile, realImagePath, renderMaskView, type RgbImage } from '@s2cpnet/data';
 import {
-  computeMaskView,
-  decodeImageFile,
-  describeFsError,
-  normalizeForBackbone,
-  parsePixelCount,
-  probeImageFile,
-  realImagePath,
-  resizeBilinear,
-  FolderMaskProvider,
-  FelzenszwalbSegmenter,
-  MaskCache,
-  DEFAULT_WORKING_SIZE,
-  renderMaskView,
-  type RgbImage,
-} from '@s2cpnet/data';
-import { captionBatch, loadCheckpoint, type CaptionResult, type LoadedCheckpoint } from '@s2cpnet/model';
+  createCaptioner,
+  defaultCacheDir,
+  isCaptionFailure,
+  loadCaptioner,
+  openCaptionMasks as openMasks,
+  recordedMaskSize,
+  type CaptionMasks,
+  type CaptionMaskSource,
+  type CaptionerFailure,
+  type CaptionerResult,
+  type LoadedCheckpoint,
+  type OpenCaptionMasksOptions,
+} from '@s2cpnet/model';
 import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
-import { initBackend } from '../backend';
-import { ProgressBar } from '../progress';
+import { formatDuration, ProgressBar } from '../progress';
+import { writeCaptionReport, type CaptionReportItem } from '../report/caption-report';
 import { numberFlag } from './train';
+
+export { defaultCacheDir, type CaptionMasks, type CaptionMaskSource, type OpenCaptionMasksOptions };
 
 const IMAGE_EXTENSIONS = new Set(['.tif', '.tiff', '.jpg', '.jpeg', '.png']);
 
 /**
- * Expands files and folders (not recursive) into image files, sorted within each folder. A file in a folder that
- * is a symbolic link leading out of that folder is refused (a file named on the command line is taken as given).
+ * Expands files and folders into image files, sorted within each folder; with `recursive`, subfolders too (sorted,
+ * after the folder's own images; links to folders are not followed). A file in a folder that is a symbolic link
+ * leading out of the folder given is refused (a file named on the command line is taken as given).
  */
-export async function expandImageArguments(items: readonly string[], cwd: string): Promise<string[]> {
+export async function expandImageArguments(items: readonly string[], cwd: string, options: { recursive?: boolean } = {}): Promise<string[]> {
   const out: string[] = [];
   for (const item of items) {
     const full = path.resolve(cwd, item);
@@ -44,20 +43,30 @@ export async function expandImageArguments(items: readonly string[], cwd: string
       const code = (error as NodeJS.ErrnoException).code;
       throw new InputError(code === 'ENOENT' ? 'no such file or folder' : describeFsError(code, 'file or folder'), { file: full, cause: error });
     }
-    if (stat.isDirectory()) {
-      let listed: string[];
+    if (!stat.isDirectory()) {
+      out.push(full);
+      continue;
+    }
+    const found: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      let listed;
       try {
-        listed = await fsp.readdir(full);
+        listed = await fsp.readdir(dir, { withFileTypes: true });
       } catch (error) {
-        throw new InputError(describeFsError((error as NodeJS.ErrnoException).code, 'folder'), { file: full, cause: error });
+        throw new InputError(describeFsError((error as NodeJS.ErrnoException).code, 'folder'), { file: dir, cause: error });
       }
-      const names = listed.filter((n) => IMAGE_EXTENSIONS.has(path.extname(n).toLowerCase())).sort();
-      if (names.length === 0) throw new InputError('folder holds no .tif/.tiff/.jpg/.jpeg/.png images', { file: full });
+      const names = listed.map((d) => d.name).sort();
+      const kinds = new Map(listed.map((d) => [d.name, d]));
       for (const name of names) {
-        await realImagePath(full, path.join(full, name));
-        out.push(path.join(full, name));
+        if (kinds.get(name)!.isDirectory() || !IMAGE_EXTENSIONS.has(path.extname(name).toLowerCase())) continue;
+        await realImagePath(full, path.join(dir, name));
+        found.push(path.join(dir, name));
       }
-    } else out.push(full);
+      if (options.recursive) for (const name of names) if (kinds.get(name)!.isDirectory()) await walk(path.join(dir, name));
+    };
+    await walk(full);
+    if (found.length === 0) throw new InputError(`folder holds no .tif/.tiff/.jpg/.jpeg/.png images${options.recursive ? ' (searched recursively)' : ' (add --recursive to search its subfolders)'}`, { file: full });
+    out.push(...found);
   }
   return out;
 }
@@ -70,10 +79,10 @@ export async function checkImageFiles(files: readonly string[], options: { maxPi
   for (const file of files) await probeImageFile(file, options);
 }
 
-/** Gives the mask view of a decoded image file (any size: `captionFiles` resizes it like the image). */
-export type CaptionMaskSource = (image: RgbImage, file: string) => Promise<RgbImage>;
-
-/** Captions image files with a loaded checkpoint, in batches; results are in the order of `files`. */
+/**
+ * Captions image files with a loaded checkpoint, in batches; results are in the order of `files` (`evaluate` uses
+ * it). The pipeline is the library's (`createCaptioner` in `@s2cpnet/model`); the checkpoint stays loaded.
+ */
 export async function captionFiles(
   checkpoint: LoadedCheckpoint,
   files: readonly string[],
@@ -88,37 +97,17 @@ export async function captionFiles(
     signal?: AbortSignal;
     onProgress?: (done: number, total: number) => void;
   },
-): Promise<CaptionResult[]> {
-  const { model } = checkpoint;
-  const size = model.inputSize;
-  const norm = model.encoder.normalization === 'symmetric' ? 'mobilenet' : 'resnet';
-  const maskView: CaptionMaskSource | null =
-    options.masks === null ? null : typeof options.masks === 'function' ? options.masks : options.masks.view;
-  const results: CaptionResult[] = [];
-  for (let from = 0; from < files.length; from += options.batchSize) {
-    if (options.signal?.aborted) throw new InputError('captioning interrupted');
-    const chunk = files.slice(from, from + options.batchSize);
-    const pixels = new Float32Array(chunk.length * size * size * 3);
-    const maskPixels = model.config.useMaskView ? new Float32Array(chunk.length * size * size * 3) : null;
-    for (let i = 0; i < chunk.length; i++) {
-      const image = await decodeImageFile(chunk[i]!, { maxPixels: options.maxPixels });
-      pixels.set(normalizeForBackbone(resizeBilinear(image, size, size), norm), i * size * size * 3);
-      if (maskPixels) {
-        if (!maskView) throw new Error('captionFiles: this checkpoint reads the mask view, but no mask source was given');
-        const view = await maskView(image, chunk[i]!);
-        maskPixels.set(normalizeForBackbone(resizeBilinear(view, size, size), norm), i * size * size * 3);
-      }
-    }
-    const images = tf.tensor4d(pixels, [chunk.length, size, size, 3]);
-    const masks = maskPixels ? tf.tensor4d(maskPixels, [chunk.length, size, size, 3]) : undefined;
-    try {
-      results.push(...captionBatch(model, { images, masks }, checkpoint.vocabulary, checkpoint.classNames, { beamSize: options.beamSize, maxLength: options.maxLength, lengthPenalty: options.lengthPenalty ?? 0 }));
-    } finally {
-      tf.dispose([images, ...(masks ? [masks] : [])]);
-    }
-    options.onProgress?.(Math.min(from + chunk.length, files.length), files.length);
-  }
-  return results;
+): Promise<CaptionerResult[]> {
+  if (checkpoint.model.config.useMaskView && !options.masks) throw new Error('captionFiles: this checkpoint reads the mask view, but no mask source was given');
+  const captioner = createCaptioner(checkpoint, {
+    beam: options.beamSize,
+    maxLength: options.maxLength,
+    lengthPenalty: options.lengthPenalty,
+    batchSize: options.batchSize,
+    masks: options.masks,
+    maxPixels: options.maxPixels,
+  });
+  return (await captioner.captionFiles(files, { signal: options.signal, onProgress: options.onProgress })) as CaptionerResult[];
 }
 
 /** The decoding flags `caption` and `evaluate` share, for `parseArgs`. */
@@ -157,87 +146,28 @@ export interface CaptionRow {
   categories: { name: string; probability: number }[];
 }
 
-/** The `--out x.csv` text: a header line and one line per row, every cell through `csvField`. */
-export function formatCaptionsCsv(rows: readonly CaptionRow[]): string {
-  return `file,caption,categories\n${rows.map((r) => [r.file, r.caption, r.categories.map((c) => c.name).join(' ')].map(csvField).join(',')).join('\n')}\n`;
+/** A file `caption --on-error skip` could not caption. */
+export interface CaptionFailureRow {
+  file: string;
+  error: string;
 }
+
+/** The `--out x.csv` text: a header line and one line per row, every cell through `csvField`; an `error` column when some failed. */
+export function formatCaptionsCsv(rows: readonly (CaptionRow | CaptionFailureRow)[]): string {
+  const failed = rows.some((r) => 'error' in r);
+  const line = (r: CaptionRow | CaptionFailureRow) =>
+    ('error' in r ? [r.file, '', '', ...(failed ? [r.error] : [])] : [r.file, r.caption, r.categories.map((c) => c.name).join(' '), ...(failed ? [''] : [])]).map(csvField).join(',');
+  return `file,caption,categories${failed ? ',error' : ''}\n${rows.map(line).join('\n')}\n`;
+}
+
+const CLI_CACHE_HINT = 'set --cache-dir DIR or S2CPNET_CACHE_DIR to a writable folder, or pass --no-cache';
 
 /**
- * The cache folder of `caption` and `evaluate`: `S2CPNET_CACHE_DIR`, else `$XDG_CACHE_HOME/s2cpnet`, else
- * `~/.cache/s2cpnet` (`%LOCALAPPDATA%\s2cpnet\cache` on Windows). Never the working folder, which may be
- * read-only or shared.
+ * Opens the mask source of `caption`/`evaluate` (the library's `openCaptionMasks`, with the CLI's flags named in
+ * its warnings): precomputed masks with `masksDir`, else masks computed exactly as `prepare` computes them.
  */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.S2CPNET_CACHE_DIR) return path.resolve(env.S2CPNET_CACHE_DIR);
-  if (env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME)) return path.join(env.XDG_CACHE_HOME, 's2cpnet');
-  if (process.platform === 'win32') return path.join(env.LOCALAPPDATA ?? path.join(os.homedir(), 'AppData', 'Local'), 's2cpnet', 'cache');
-  return path.join(os.homedir(), '.cache', 's2cpnet');
-}
-
-/** Mask views for captioning: `view(image, file)` gives the mask view of a decoded image file. */
-export interface CaptionMasks {
-  view: CaptionMaskSource;
-  /** Where computed masks are cached (`<cache folder>/masks`), or null when they are not. */
-  cacheDir: string | null;
-}
-
-export interface OpenCaptionMasksOptions {
-  /** Folder of precomputed masks named like the images (`--masks`); then nothing is computed or cached. */
-  masksDir?: string;
-  /** Cache folder (masks go to `<cacheDir>/masks`); default `defaultCacheDir()`; `false`: no cache. */
-  cacheDir?: string | false;
-  /** Working size masks are computed at: `prepare --size` of the training data (default 224, prepare's default). */
-  maskSize?: number;
-  cwd: string;
-  /** Where warnings go (one line each, no newline). */
-  warn?: (line: string) => void;
-}
-
-/**
- * Opens the mask source of `caption`/`evaluate`. With `masksDir`, the precomputed masks. Otherwise masks are
- * computed exactly as `prepare` computes them for training (`computeMaskView` with the Felzenszwalb segmenter at
- * `maskSize`), cached by the sha256 of each image file's bytes and the mask settings, so files that share a base
- * name never share a mask. When the cache folder cannot be created or written, a warning says where and why and
- * masks are computed without a cache.
- */
-export async function openCaptionMasks(options: OpenCaptionMasksOptions): Promise<CaptionMasks> {
-  if (options.masksDir) {
-    const folder = new FolderMaskProvider({ dir: path.resolve(options.cwd, options.masksDir) });
-    return { view: (_image, file) => folder.readMaskView(file), cacheDir: null };
-  }
-  const provider = new FelzenszwalbSegmenter();
-  const size = options.maskSize ?? DEFAULT_WORKING_SIZE;
-  const compute: CaptionMaskSource = (image, file) => computeMaskView(image, file, provider, { size });
-  if (options.cacheDir === false) return { view: compute, cacheDir: null };
-  const warn = options.warn ?? (() => undefined);
-  const dir = path.join(path.resolve(options.cwd, options.cacheDir ?? defaultCacheDir()), 'masks');
-  const hint = 'set --cache-dir DIR or S2CPNET_CACHE_DIR to a writable folder, or pass --no-cache';
-  try {
-    await fsp.mkdir(dir, { recursive: true });
-    // mkdir succeeds on an existing read-only folder: a small write says whether the cache is usable.
-    const probe = path.join(dir, `.write-test-${process.pid}`);
-    await fsp.writeFile(probe, '');
-    await fsp.rm(probe, { force: true });
-  } catch (error) {
-    const reason = describeFsError((error as NodeJS.ErrnoException).code, 'mask cache folder', 'create');
-    warn(`cannot create the mask cache folder ${dir} (${reason}); computing masks without a cache this run (${hint})`);
-    return { view: compute, cacheDir: null };
-  }
-  let cache: MaskCache | null = new MaskCache({ dir, provider, size, keyBy: 'content' });
-  const view: CaptionMaskSource = async (image, file) => {
-    if (!cache) return compute(image, file);
-    try {
-      return await cache.get(image, file);
-    } catch (error) {
-      // Bad input (an unreadable image) is the caller's to report; a cache that stops taking writes is not fatal.
-      if (S2CPNetError.isInstance(error)) throw error;
-      const reason = describeFsError((error as NodeJS.ErrnoException).code, 'mask cache folder', 'write to');
-      warn(`cannot write to the mask cache folder ${dir} (${reason}); computing masks without a cache from here on (${hint})`);
-      cache = null;
-      return compute(image, file);
-    }
-  };
-  return { view, cacheDir: dir };
+export function openCaptionMasks(options: OpenCaptionMasksOptions & { cwd: string }): Promise<CaptionMasks> {
+  return openMasks({ cacheHint: CLI_CACHE_HINT, ...options });
 }
 
 /** The flags `caption` and `evaluate` share for masks, caches and image limits. */
@@ -256,20 +186,7 @@ export const MASK_FLAGS = {
  */
 export async function maskSizeFor(checkpoint: Pick<LoadedCheckpoint, 'training'> & { masks?: LoadedCheckpoint['masks'] }, flag?: string): Promise<number> {
   const explicit = numberFlag(flag, '--mask-size', { integer: true, min: 16 });
-  if (explicit !== undefined) return explicit;
-  const recorded = checkpoint.masks?.workingSize;
-  if (typeof recorded === 'number' && recorded >= 16) return recorded;
-  const data = checkpoint.training?.run?.data;
-  if (typeof data === 'string') {
-    try {
-      const manifest = JSON.parse(await fsp.readFile(path.join(data, 'manifest.json'), 'utf8')) as { settings?: { masks?: { workingSize?: unknown } } };
-      const size = manifest.settings?.masks?.workingSize;
-      if (Number.isInteger(size) && (size as number) >= 16) return size as number;
-    } catch {
-      // The training data may be gone or elsewhere: fall back to prepare's default.
-    }
-  }
-  return DEFAULT_WORKING_SIZE;
+  return explicit ?? recordedMaskSize(checkpoint);
 }
 
 /** Reads the `MASK_FLAGS` values into the options of `openCaptionMasks` (less `maskSize` and `cwd`) and `maxPixels`. */
@@ -281,12 +198,74 @@ export function maskFlags(values: { masks?: string; 'cache-dir'?: string; 'no-ca
   };
 }
 
+/** Output formats of `caption`. */
+const CAPTION_FORMATS = ['text', 'json', 'jsonl', 'csv', 'coco'] as const;
+type CaptionFormat = (typeof CAPTION_FORMATS)[number];
+
+/**
+ * Integer image ids by file base name, for COCO results: `images[].id` by `file_name` of a COCO caption file, or
+ * `images[].cocoid` (else `imgid`) by `filename` of a Karpathy file. A name listed twice with different ids maps to
+ * null (ambiguous).
+ */
+export async function readImageIds(file: string): Promise<Map<string, number | null>> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await fsp.readFile(file, 'utf8'));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new InputError(code ? describeFsError(code, 'annotation file') : `not valid JSON: ${(error as Error).message}`, { file, cause: error });
+  }
+  const images = (json as { images?: unknown } | null)?.images;
+  if (!Array.isArray(images)) throw new InputError('expected a COCO ({images:[{id, file_name}]}) or Karpathy ({images:[{filename, cocoid|imgid}]}) caption file', { file, jsonPath: '$.images' });
+  const ids = new Map<string, number | null>();
+  images.forEach((entry: Record<string, unknown>, i) => {
+    const name = typeof entry?.file_name === 'string' ? entry.file_name : entry?.filename;
+    const id = typeof entry?.file_name === 'string' ? entry.id : (entry?.cocoid ?? entry?.imgid);
+    if (typeof name !== 'string') throw new InputError('expected a file name (file_name or filename)', { file, jsonPath: `$.images[${i}]` });
+    if (!Number.isSafeInteger(id)) throw new InputError(`expected an integer image id (id, cocoid or imgid), found ${JSON.stringify(id)}`, { file, jsonPath: `$.images[${i}]` });
+    const base = path.basename(name);
+    ids.set(base, ids.has(base) && ids.get(base) !== id ? null : (id as number));
+  });
+  return ids;
+}
+
+const CAPTION_USAGE = `s2cpnet caption --checkpoint DIR|PACKAGE|URL#sha256=HEX FILES_OR_FOLDERS... [options]
+
+Captions TIFF/JPEG/PNG files, and the images in folders (sorted by name), with a checkpoint folder, an installed
+weights package (e.g. @s2cpnet/weights-ucm-mobilenet) or a checkpoint archive URL with its sha256.
+
+Options (default in brackets):
+  --checkpoint REF        checkpoint folder, weights package name, or http(s) URL#sha256=HEX of a .tgz [required]
+  --recursive             also caption images in subfolders of the folders given [off]
+  --out FILE              write results to FILE; .json, .jsonl or .csv picks the format [print to stdout]
+  --format F              text | json | jsonl | csv | coco [from --out's extension, else text]
+                          jsonl writes one line per image as soon as it is captioned; coco writes
+                          [{image_id, caption}] (COCO results)
+  --annotations FILE      with --format coco: image ids from this COCO or Karpathy caption file, matched by file
+                          name [without it: image_id is each image's 1-based position in input order]
+  --report FILE.html      also write an HTML report: image, mask view, caption, categories, word attention [none]
+  --on-error stop|skip    stop: stop at the first unreadable image, naming it; skip: record it in the output and
+                          the summary and go on (exit status 0) [stop]
+  --beam K                beam width; 1 decodes greedily [3]
+  --length-penalty A      GNMT length-penalty exponent [0]
+  --max-length N          most words per caption [25]
+  --batch-size N          images per forward pass [8]
+  --masks DIR             precomputed mask images named like the images [masks computed as prepare does]
+  --mask-size N           working size masks are computed at [the checkpoint's training data's, else 224]
+  --cache-dir DIR         cache folder [S2CPNET_CACHE_DIR, else $XDG_CACHE_HOME/s2cpnet, else ~/.cache/s2cpnet]
+  --no-cache              compute masks without a cache [off]
+  --max-pixels N          largest image accepted, in pixels [S2CPNET_MAX_IMAGE_PIXELS, else 64000000]
+
+Caches: computed mask views go to <cache folder>/masks, keyed by the sha256 of each image file and the mask
+settings; checkpoint archives given by URL are downloaded to <cache folder>/checkpoints/archives and unpacked to
+<cache folder>/checkpoints/<sha256>. Delete the folder to clear them.
+Progress (with ETA) and warnings go to stderr; an image more than 4x the model's input side is shrunk to it and
+captioned as one scene, with a warning.`;
+
 export const captionCommand: Command = {
   name: 'caption',
   summary: 'Caption your own images (TIFF/JPEG/PNG files or folders) with a checkpoint',
-  usage:
-    's2cpnet caption --checkpoint DIR|PACKAGE FILES_OR_FOLDERS... [--masks DIR] [--beam K] [--length-penalty A] [--max-length N]\n' +
-    '                [--out captions.json|captions.csv] [--mask-size N] [--cache-dir DIR | --no-cache] [--max-pixels N]',
+  usage: CAPTION_USAGE,
   async run(argv: string[], context: CommandContext) {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -297,38 +276,151 @@ export const captionCommand: Command = {
         ...MASK_FLAGS,
         ...DECODING_FLAGS,
         out: { type: 'string' },
+        format: { type: 'string' },
+        annotations: { type: 'string' },
+        report: { type: 'string' },
+        'on-error': { type: 'string' },
+        recursive: { type: 'boolean', default: false },
       },
     });
     if (!values.checkpoint) throw new ConfigError('--checkpoint', 'required: a checkpoint folder or an installed weights package');
     if (positionals.length === 0) throw new ConfigError('FILES_OR_FOLDERS', 'give at least one image file or folder');
-    if (values.out && !/\.(json|csv)$/i.test(values.out)) throw new ConfigError('--out', `expected a .json or .csv file name, found ${JSON.stringify(values.out)}`);
+    const fromOut = values.out ? (/\.(json|jsonl|csv)$/i.exec(values.out)?.[1]?.toLowerCase() as CaptionFormat | undefined) : undefined;
+    if (values.format !== undefined && !(CAPTION_FORMATS as readonly string[]).includes(values.format)) {
+      throw new ConfigError('--format', `expected one of ${CAPTION_FORMATS.join(', ')}, found ${JSON.stringify(values.format)}`);
+    }
+    if (values.out && !values.format && !fromOut) throw new ConfigError('--out', `expected a .json, .jsonl or .csv file name (or give --format), found ${JSON.stringify(values.out)}`);
+    const format: CaptionFormat = (values.format as CaptionFormat | undefined) ?? fromOut ?? 'text';
+    if (format === 'text' && values.out) throw new ConfigError('--format', 'text goes to stdout; give --out with json, jsonl, csv or coco');
+    if (values.annotations && format !== 'coco') throw new ConfigError('--annotations', 'only used with --format coco (for its image ids)');
+    if (values.report && !/\.html?$/i.test(values.report)) throw new ConfigError('--report', `expected an .html file name, found ${JSON.stringify(values.report)}`);
+    const onError = values['on-error'] ?? 'stop';
+    if (onError !== 'stop' && onError !== 'skip') throw new ConfigError('--on-error', `expected stop or skip, found ${JSON.stringify(onError)}`);
     const decoding = decodingFlags(values);
     const flags = maskFlags(values);
-    const files = await expandImageArguments(positionals, context.cwd);
-    // Every image is checked (readable, within the pixel cap) before the model is loaded.
-    await checkImageFiles(files, { maxPixels: flags.maxPixels });
-    await initBackend({ ...context.backend });
-    const checkpoint = await loadCheckpoint(values.checkpoint, { cwd: context.cwd });
-    const masks = checkpoint.model.config.useMaskView
-      ? await openCaptionMasks({ ...flags, maskSize: await maskSizeFor(checkpoint, values['mask-size']), cwd: context.cwd, warn: (line) => context.stderr(`caption: warning: ${line}\n`) })
-      : null;
-    const bar = new ProgressBar(context, 'caption');
-    const results = await captionFiles(checkpoint, files, { ...decoding, masks, maxPixels: flags.maxPixels, signal: context.signal, onProgress: (d, t) => bar.update(d, t, '') });
-    bar.end();
-    const rows: CaptionRow[] = files.map((file, i) => ({
-      file: path.relative(context.cwd, file) || file,
-      caption: results[i]!.caption,
-      categories: results[i]!.categories.map((c) => ({ name: c.name, probability: Math.round(c.probability * 1000) / 1000 })),
-    }));
-    if (values.out) {
-      const out = path.resolve(context.cwd, values.out);
-      const text = out.toLowerCase().endsWith('.csv') ? formatCaptionsCsv(rows) : `${JSON.stringify(rows, null, 2)}\n`;
-      await writeFileAtomic(out, text);
-      context.stderr(`caption: wrote ${rows.length} captions to ${out}\n`);
-    } else {
-      for (const r of rows) context.stdout(`${r.file}\t${r.caption}\t[${r.categories.map((c) => c.name).join(', ')}]\n`);
+    const maskSize = numberFlag(values['mask-size'], '--mask-size', { integer: true, min: 16 });
+    const files = await expandImageArguments(positionals, context.cwd, { recursive: values.recursive });
+    const shown = (file: string) => path.relative(context.cwd, file) || file;
+    // With --on-error stop every image is checked (readable, within the pixel cap) before the model is loaded.
+    if (onError === 'stop') await checkImageFiles(files, { maxPixels: flags.maxPixels });
+    let imageIds: Map<string, number | null> | null = null;
+    if (format === 'coco') {
+      if (values.annotations) {
+        const annotations = path.resolve(context.cwd, values.annotations);
+        imageIds = await readImageIds(annotations);
+        for (const file of files) {
+          const id = imageIds.get(path.basename(file));
+          if (id === undefined) throw new InputError(`no image named ${JSON.stringify(path.basename(file))} in ${annotations}, so it has no COCO image id`, { file });
+          if (id === null) throw new InputError(`${annotations} lists ${JSON.stringify(path.basename(file))} twice with different ids`, { file });
+        }
+      } else context.stderr('caption: no --annotations: image_id is each image\'s 1-based position in input order\n');
     }
-    checkpoint.model.dispose();
+
+    let lastStage = '';
+    const captioner = await loadCaptioner(values.checkpoint, {
+      backend: context.backend?.backend,
+      threads: context.backend?.threads,
+      cwd: context.cwd,
+      beam: decoding.beamSize,
+      maxLength: decoding.maxLength,
+      lengthPenalty: decoding.lengthPenalty,
+      batchSize: decoding.batchSize,
+      attention: Boolean(values.report),
+      masksDir: flags.masksDir,
+      maskSize,
+      cacheDir: flags.cacheDir,
+      cacheHint: CLI_CACHE_HINT,
+      maxPixels: flags.maxPixels,
+      signal: context.signal,
+      warn: (line) => context.stderr(`caption: warning: ${line}\n`),
+      onProgress: (p) => {
+        if (p.stage === lastStage || p.stage === 'backend') return;
+        lastStage = p.stage;
+        context.stderr(`caption: ${p.message}\n`);
+      },
+    });
+    const rows: (CaptionRow | CaptionFailureRow)[] = [];
+    const reportItems: CaptionReportItem[] = [];
+    const failures: CaptionFailureRow[] = [];
+    const out = values.out ? path.resolve(context.cwd, values.out) : null;
+    const stream = format === 'jsonl' ? (out ? await fsp.open(out, 'w') : null) : null;
+    const emitLine = async (row: CaptionRow | CaptionFailureRow) => {
+      const line = `${JSON.stringify(row)}\n`;
+      if (stream) await stream.write(line);
+      else context.stdout(line);
+    };
+    const bar = new ProgressBar(context, 'caption');
+    const started = Date.now();
+    let done = 0;
+    const tick = () => {
+      done++;
+      const seconds = (Date.now() - started) / 1000;
+      const rate = done / Math.max(seconds, 1e-3);
+      bar.update(done, files.length, `${rate.toFixed(2)} img/s, ETA ${formatDuration((files.length - done) / rate)}`);
+    };
+    try {
+      await captioner.captionFiles(files, {
+        onError,
+        signal: context.signal,
+        onItem: async ({ result, image, maskView }) => {
+          const row: CaptionRow = {
+            file: shown(result.file!),
+            caption: result.caption,
+            categories: result.categories.map((c) => ({ name: c.name, probability: Math.round(c.probability * 1000) / 1000 })),
+          };
+          rows.push(row);
+          if (format === 'jsonl') await emitLine(row);
+          else if (format === 'text') {
+            bar.end();
+            context.stdout(`${row.file}\t${row.caption}\t[${row.categories.map((c) => c.name).join(', ')}]\n`);
+          }
+          if (values.report) {
+            reportItems.push({ file: row.file, image: image as RgbImage, maskView, caption: row.caption, categories: row.categories, attention: result.attention ?? [], grid: result.grid });
+          }
+          tick();
+        },
+        onFailure: async (failure: CaptionerFailure) => {
+          const row: CaptionFailureRow = { file: shown(failure.file), error: failure.error };
+          rows.push(row);
+          failures.push(row);
+          if (format === 'jsonl') await emitLine(row);
+          tick();
+        },
+      });
+    } finally {
+      bar.end();
+      await stream?.close();
+      captioner.dispose();
+    }
+    const captioned = rows.filter((r): r is CaptionRow => !('error' in r));
+    if (format === 'json' || format === 'csv' || format === 'coco') {
+      const text =
+        format === 'csv'
+          ? formatCaptionsCsv(rows)
+          : format === 'json'
+            ? `${JSON.stringify(rows, null, 2)}\n`
+            : `${JSON.stringify(
+                rows.flatMap((r, i) => ('error' in r ? [] : [{ image_id: imageIds ? imageIds.get(path.basename(files[i]!))! : i + 1, caption: r.caption }])),
+                null,
+                2,
+              )}\n`;
+      if (out) await writeFileAtomic(out, text);
+      else context.stdout(text);
+    }
+    if (out) context.stderr(`caption: wrote ${captioned.length} captions${failures.length ? ` and ${failures.length} failures` : ''} to ${out}\n`);
+    if (values.report) {
+      const reportFile = path.resolve(context.cwd, values.report);
+      await writeCaptionReport(reportFile, {
+        title: `s2cpnet caption: ${captioned.length} images`,
+        settings: { checkpoint: values.checkpoint, backend: captioner.backend, beam: decoding.beamSize, 'max length': decoding.maxLength, 'mask size': captioner.maskSize ?? 'none' },
+        items: reportItems,
+        failures,
+      });
+      context.stderr(`caption: wrote the report to ${reportFile}\n`);
+    }
+    const seconds = (Date.now() - started) / 1000;
+    context.stderr(`caption: captioned ${captioned.length} of ${files.length} images in ${formatDuration(seconds)}${failures.length ? `; ${failures.length} failed (skipped):` : ''}\n`);
+    for (const f of failures) context.stderr(`caption:   ${f.file}: ${f.error}\n`);
     return ExitCode.ok;
   },
 };

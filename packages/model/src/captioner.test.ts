@@ -1,0 +1,141 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '@s2cpnet/core/testing';
+import { benchmarkImage, computeMaskView, decodeImageFile, encodePng, FelzenszwalbSegmenter, Vocabulary } from '@s2cpnet/data';
+import { buildS2CPNet } from './s2cpnet';
+import { saveCheckpoint } from './checkpoint';
+import { tinyConfig } from './testing/tiny';
+import { isCaptionFailure, loadCaptioner, type CaptionedItem } from './captioner';
+
+let root = '';
+let checkpoint = '';
+let image = '';
+
+beforeAll(async () => {
+  await useBackend('cpu');
+  root = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-captioner-'));
+  checkpoint = path.join(root, 'ckpt');
+  const words = 'a road river tree house car green field'.split(' ');
+  const vocabulary = Vocabulary.build({ images: [{ id: '1', file: '1', split: 'train', jsonPath: '$', captions: [{ raw: '', tokens: words }] }] }, { minWordFreq: 1 });
+  const model = buildS2CPNet(tinyConfig('s2cpnet'), { vocabSize: vocabulary.size, numClasses: 3 });
+  try {
+    // Trained (say) on masks made at 96 px: captioning must make them at 96 px too.
+    await saveCheckpoint(checkpoint, { model, vocabulary, classNames: ['road', 'river', 'tree'], masks: { provider: 'felzenszwalb', precomputed: false, workingSize: 96 } });
+  } finally {
+    model.dispose();
+  }
+  image = path.join(root, 'scene.png');
+  writeFileSync(image, encodePng(benchmarkImage(128, 4)));
+}, 120_000);
+
+afterAll(() => {
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+describe('loadCaptioner', () => {
+  it('captions a file path, encoded bytes and a tensor alike, reports loading progress, and leaks no tensor', async () => {
+    const stages: string[] = [];
+    const captioner = await loadCaptioner(checkpoint, { cacheDir: false, onProgress: (p) => stages.push(p.stage) });
+    expect(stages).toEqual(['backend', 'checkpoint', 'ready']);
+    expect(captioner.backend).toBe('cpu');
+    expect(captioner.maskSize).toBe(96);
+    const decoded = await decodeImageFile(image);
+    const tensor = tf.tensor3d(decoded.data, [decoded.height, decoded.width, 3], 'int32');
+    await captioner.caption(tensor); // first call: layers cache their constant tensors
+    const before = tf.memory().numTensors;
+    const [fromFile, fromBytes, fromTensor] = await captioner.caption([image, readFileSync(image), tensor]);
+    expect(tf.memory().numTensors).toBe(before);
+    tensor.dispose();
+    expect(fromFile!.file).toBe(image);
+    expect(typeof fromFile!.caption).toBe('string');
+    expect(fromBytes!.file).toBeUndefined();
+    expect(fromBytes!.caption).toBe(fromFile!.caption);
+    expect(fromTensor!.caption).toBe(fromFile!.caption);
+    for (const c of fromFile!.categories) expect(Object.keys(c).sort()).toEqual(['name', 'probability']);
+    expect(fromFile!.attention).toBeUndefined();
+    const single = await captioner.caption(image);
+    expect(single).toHaveLength(1);
+    captioner.dispose();
+  });
+
+  it('computes mask views as prepare does, at the working size the checkpoint records', async () => {
+    const captioner = await loadCaptioner(checkpoint, { cacheDir: path.join(root, 'cache'), attention: true });
+    const items: CaptionedItem[] = [];
+    const [result] = await captioner.captionFiles([image], { onItem: (item) => void items.push(item) });
+    const expected = await computeMaskView(await decodeImageFile(image), image, new FelzenszwalbSegmenter(), { size: 96 });
+    expect(items[0]!.maskView!.width).toBe(96);
+    expect(Buffer.from(items[0]!.maskView!.data).equals(Buffer.from(expected.data))).toBe(true);
+    expect(isCaptionFailure(result!)).toBe(false);
+    expect((result as { attention?: unknown[] }).attention!.length).toBeGreaterThan(0);
+    captioner.dispose();
+  });
+
+  it('captionFiles stops at a bad file naming it, or skips it and goes on', async () => {
+    const bad = path.join(root, 'bad.png');
+    writeFileSync(bad, 'not an image');
+    const captioner = await loadCaptioner(checkpoint, { cacheDir: false, batchSize: 2 });
+    await expect(captioner.captionFiles([image, bad])).rejects.toThrow(/bad\.png/);
+    const progress: number[] = [];
+    const results = await captioner.captionFiles([bad, image, image], { onError: 'skip', onProgress: (d) => progress.push(d) });
+    expect(results.map(isCaptionFailure)).toEqual([true, false, false]);
+    expect((results[0] as { file: string }).file).toBe(bad);
+    expect(progress).toEqual([2, 3]);
+    captioner.dispose();
+  });
+
+  it("warns about an input much larger than the model input; 'onnx' is not available yet", async () => {
+    const big = path.join(root, 'big.png');
+    writeFileSync(big, encodePng(benchmarkImage(300, 2)));
+    const warnings: string[] = [];
+    const captioner = await loadCaptioner(checkpoint, { cacheDir: false, warn: (l) => warnings.push(l) });
+    await captioner.caption(big);
+    expect(warnings.join('\n')).toMatch(/big\.png is 300x300 px, more than 4x the model's 64 px input/);
+    captioner.dispose();
+    await expect(loadCaptioner(checkpoint, { runtime: 'onnx' })).rejects.toThrow(/'onnx' runtime is not available yet/);
+  });
+
+  describe('from a URL with a sha256', () => {
+    let server: Server;
+    let base = '';
+    let archive: Buffer;
+    beforeAll(async () => {
+      const pack = path.join(root, 'pack');
+      mkdirSync(pack);
+      // as `npm pack` lays out a weights package: package/package.json naming package/checkpoint
+      execFileSync('mkdir', ['-p', path.join(pack, 'package')]);
+      execFileSync('cp', ['-r', checkpoint, path.join(pack, 'package', 'checkpoint')]);
+      writeFileSync(path.join(pack, 'package', 'package.json'), JSON.stringify({ name: 'w', s2cpnet: { checkpoint: 'checkpoint' } }));
+      execFileSync('tar', ['czf', path.join(root, 'weights.tgz'), '-C', pack, 'package']);
+      archive = readFileSync(path.join(root, 'weights.tgz'));
+      server = createServer((req, res) => {
+        if (req.url === '/weights.tgz') res.end(archive);
+        else res.writeHead(404).end();
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+    it('downloads, checks, unpacks once and loads it; a wrong sha256 is refused', async () => {
+      const sha256 = createHash('sha256').update(archive).digest('hex');
+      const cacheDir = path.join(root, 'url-cache');
+      const stages: string[] = [];
+      const captioner = await loadCaptioner(`${base}/weights.tgz#sha256=${sha256}`, { cacheDir, onProgress: (p) => stages.push(p.stage) });
+      expect(stages).toContain('download');
+      expect((await captioner.caption(image))[0]!.caption).toBeTypeOf('string');
+      captioner.dispose();
+      const again: string[] = [];
+      (await loadCaptioner(`${base}/weights.tgz`, { sha256, cacheDir, onProgress: (p) => again.push(p.stage) })).dispose();
+      expect(again).not.toContain('download');
+      await expect(loadCaptioner(`${base}/weights.tgz`, { sha256: '0'.repeat(64), cacheDir })).rejects.toThrow(/checksum mismatch/);
+      await expect(loadCaptioner(`${base}/weights.tgz`, { cacheDir })).rejects.toThrow(/needs its sha256/);
+    });
+  });
+});
