@@ -2,15 +2,16 @@ import { parseArgs } from 'node:util';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '@s2cpnet/core';
-import { writeSyntheticAerialSet, prepareDataset, decodeImageFile, encodePng, imagesOfSplit, type DatasetImage } from '@s2cpnet/data';
+import { writeSyntheticAerialSet, prepareDataset, imagesOfSplit, type DatasetImage } from '@s2cpnet/data';
 import { presetConfig, train, evaluateSplit, loadCheckpoint, type S2CPNetConfig } from '@s2cpnet/model';
 import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { initBackend } from '../backend';
 import { ProgressBar, formatDuration } from '../progress';
 import { numberFlag } from './train';
-import { renderReport, type ReportItem } from '../demo/report';
-import { attentionOverlay, pngDataUri } from '../demo/heatmap';
+import { scoreCaptions } from '@s2cpnet/metrics';
+import { renderReport, stepLossSeries, type ReportItem } from '../demo/report';
+import { pngDataUri } from '../demo/heatmap';
 
 /** Size of the embedded demo: chosen so that it trains in a few minutes on 2 CPU cores (wasm backend). */
 export const DEMO_SETTINGS = {
@@ -21,7 +22,8 @@ export const DEMO_SETTINGS = {
   epochs: 2,
   batchSize: 16,
   learningRate: 1e-3,
-  reportImages: 8,
+  /** Gallery page size of the report (every evaluated test image is in the report). */
+  reportPageSize: 24,
 } as const;
 
 /** A small S²CPNet for the 64 px synthetic scenes: a reduced ResNet trained from scratch, narrow fusion and decoder. */
@@ -66,6 +68,7 @@ export async function runDemo(
 
   say(`3/5 training a small S²CPNet for ${options.epochs} epochs${options.trainMinutes !== undefined ? ` (at most ${options.trainMinutes} minutes)` : ''}`);
   const bar = new ProgressBar(context, 'demo: train', 10000);
+  const stepLosses: { x: number; y: number }[] = [];
   const result = await train({
     data: preparedDir,
     runDir,
@@ -81,7 +84,10 @@ export async function runDemo(
       bar.end();
       say(line);
     },
-    onProgress: (p) => bar.update(p.batch, p.batchesPerEpoch, `epoch ${p.epoch} loss ${p.loss.toFixed(3)} ${p.samplesPerSecond.toFixed(0)} samples/s ETA ${formatDuration(p.etaSeconds)}`),
+    onProgress: (p) => {
+      stepLosses.push({ x: p.step, y: p.loss });
+      bar.update(p.batch, p.batchesPerEpoch, `epoch ${p.epoch} loss ${p.loss.toFixed(3)} ${p.samplesPerSecond.toFixed(0)} samples/s ETA ${formatDuration(p.etaSeconds)}`);
+    },
   });
   bar.end();
 
@@ -96,19 +102,29 @@ export async function runDemo(
 
   say('5/5 writing the report');
   const testImages = new Map(imagesOfSplit(result.prepared.dataset, 'test').map((i) => [i.id, i] as [string, DatasetImage]));
+  // per-image scores within the test set (CIDEr-D's document frequencies come from all its references)
+  const perImage = (
+    await scoreCaptions(
+      predictions.map((p) => ({ imageId: p.image_id, candidate: p.caption, references: testImages.get(p.image_id)!.captions.map((c) => c.raw) })),
+      { metrics: ['CIDEr', 'Bleu', 'ROUGE_L'] },
+    )
+  ).perImage;
   const items: ReportItem[] = [];
-  for (const p of predictions.slice(0, DEMO_SETTINGS.reportImages)) {
+  for (const [index, p] of predictions.entries()) {
     const image = testImages.get(p.image_id)!;
-    const decoded = await decodeImageFile(image.file);
     const maskFile = path.join(set.masksDir, path.basename(image.file));
+    const scored = perImage[index]!;
     items.push({
       id: path.basename(image.file),
-      image: pngDataUri(encodePng(decoded)),
+      image: await fileDataUri(image.file),
       mask: await fileDataUri(maskFile),
       generated: p.caption,
       references: image.captions.map((c) => c.raw),
       categories: p.result.categories.map((c) => ({ name: c.name, probability: c.probability })),
-      words: p.result.attention.map((a) => ({ word: a.word, heatmap: pngDataUri(encodePng(attentionOverlay(decoded, a.weights, p.result.grid))) })),
+      cider: scored.CIDEr,
+      scores: { Bleu_4: scored.Bleu_4 ?? 0, ROUGE_L: scored.ROUGE_L ?? 0 },
+      grid: p.result.grid,
+      attention: p.result.attention.map((a) => ({ word: a.word, weights: a.weights })),
     });
   }
   const html = renderReport({
@@ -116,11 +132,14 @@ export async function runDemo(
     subtitle: `A small S²CPNet trained from scratch for ${result.history.length} epoch${result.history.length === 1 ? '' : 's'} on ${imagesOfSplit(result.prepared.dataset, 'train').length} synthetic scenes, scored on ${predictions.length} held-out test scenes with beam search (width 3).`,
     scores: corpus,
     curves: [
-      { name: 'training loss', axis: 'epoch', points: result.history.map((h) => ({ x: h.epoch, y: h.trainLoss })) },
-      { name: 'val METEOR (greedy)', axis: 'epoch', points: result.history.map((h) => ({ x: h.epoch, y: h.val.METEOR ?? 0 })) },
-      { name: 'val CIDEr (greedy)', axis: 'epoch', points: result.history.map((h) => ({ x: h.epoch, y: h.val.CIDEr ?? 0 })) },
+      stepLosses.length
+        ? { name: 'training loss', axis: 'optimiser step', yLabel: 'loss (per batch)', points: stepLosses, series: stepLossSeries(stepLosses) }
+        : { name: 'training loss (epoch mean)', axis: 'epoch', yLabel: 'loss', points: result.history.map((h) => ({ x: h.epoch, y: h.trainLoss })) },
+      { name: 'val METEOR (greedy)', axis: 'epoch', yLabel: 'METEOR', points: result.history.map((h) => ({ x: h.epoch, y: h.val.METEOR ?? 0 })) },
+      { name: 'val CIDEr (greedy)', axis: 'epoch', yLabel: 'CIDEr', points: result.history.map((h) => ({ x: h.epoch, y: h.val.CIDEr ?? 0 })) },
     ],
     items,
+    pageSize: DEMO_SETTINGS.reportPageSize,
     settings: {
       backend: `${info.backend} (${info.threads} thread${info.threads === 1 ? '' : 's'})`,
       seed: options.seed,
@@ -137,23 +156,31 @@ export async function runDemo(
   return corpus;
 }
 
+/** The flags `s2cpnet demo` accepts (its `--help` lists each one). */
+export const DEMO_OPTIONS = {
+  out: { type: 'string' },
+  seed: { type: 'string' },
+  images: { type: 'string' },
+  epochs: { type: 'string' },
+  'train-minutes': { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'Generate a synthetic aerial set, train a small S²CPNet, evaluate and write demo-output/report.html',
-  usage: 's2cpnet demo [--out DIR] [--seed N] [--images N] [--epochs N] [--train-minutes M] [--json]',
+  usage: `s2cpnet demo [options]
+
+Options:
+  --out DIR                 output folder (default demo-output): the synthetic set, the run, scores.json, report.html
+  --seed N                  seed of the synthetic scenes and of training (default ${DEMO_SETTINGS.seed})
+  --images N                synthetic scenes to generate, at least 50 (default ${DEMO_SETTINGS.images})
+  --epochs N                training epochs (default ${DEMO_SETTINGS.epochs})
+  --train-minutes M         also stop training after the epoch during which M minutes have passed
+                            (default: no limit, so the result does not depend on the machine's speed)
+  --json                    print the test scores as JSON on stdout (default off: a table)`,
   async run(argv, context) {
-    const { values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        out: { type: 'string' },
-        seed: { type: 'string' },
-        images: { type: 'string' },
-        epochs: { type: 'string' },
-        'train-minutes': { type: 'string' },
-        json: { type: 'boolean', default: false },
-      },
-    });
+    const { values } = parseArgs({ args: argv, strict: true, options: DEMO_OPTIONS });
     const out = path.resolve(context.cwd, values.out ?? 'demo-output');
     const corpus = await runDemo(context, {
       out,

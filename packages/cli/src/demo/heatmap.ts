@@ -1,24 +1,10 @@
 import type { RgbImage } from '@s2cpnet/data';
-
-/** A perceptually ordered colour ramp (dark blue -> cyan -> yellow -> red) for attention weights in [0, 1]. */
-function ramp(t: number): [number, number, number] {
-  const stops: [number, number, number][] = [
-    [20, 20, 90],
-    [30, 140, 200],
-    [240, 220, 60],
-    [220, 40, 30],
-  ];
-  const x = Math.min(Math.max(t, 0), 1) * (stops.length - 1);
-  const i = Math.min(Math.floor(x), stops.length - 2);
-  const f = x - i;
-  const a = stops[i]!;
-  const b = stops[i + 1]!;
-  return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
-}
+import { viridis } from '../report/colormap';
 
 /**
  * Blends an attention map over a G x G grid onto an image: weights are scaled to [0, 1] by their maximum,
- * upsampled bilinearly (cell centres) to the image size, coloured, and mixed 55/45 with the image.
+ * upsampled bilinearly (cell centres) to the image size, coloured with viridis, and mixed 55/45 with the image.
+ * (The HTML reports draw their overlays in the page from the raw weights; this is for PNG output.)
  */
 export function attentionOverlay(image: RgbImage, weights: Float32Array, grid: number): RgbImage {
   const { width, height } = image;
@@ -36,7 +22,7 @@ export function attentionOverlay(image: RgbImage, weights: Float32Array, grid: n
       const c0 = Math.floor(gx);
       const fx = gx - c0;
       const v = (1 - fy) * ((1 - fx) * at(r0, c0) + fx * at(r0, c0 + 1)) + fy * ((1 - fx) * at(r0 + 1, c0) + fx * at(r0 + 1, c0 + 1));
-      const [cr, cg, cb] = ramp(v);
+      const [cr, cg, cb] = viridis(v);
       const o = (y * width + x) * 3;
       out[o] = Math.round(0.45 * image.data[o]! + 0.55 * cr);
       out[o + 1] = Math.round(0.45 * image.data[o + 1]! + 0.55 * cg);

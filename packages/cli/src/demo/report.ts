@@ -1,69 +1,129 @@
 /**
- * The demo's self-contained HTML report: every image with its mask view, generated and reference captions,
- * predicted categories, per-word attention heatmaps, the training curves and the scores table. Images are inlined
- * as data URIs so the file can be opened or mailed on its own.
+ * The demo's self-contained HTML report: the scores, the training curves (loss per optimiser step, validation
+ * scores per epoch), the distribution of per-image CIDEr and every evaluated image in a paged, sortable and
+ * filterable gallery (image, mask view, generated caption, labelled references, categories with probabilities,
+ * per-image CIDEr and the attention of each word over the image, with its colour legend). Images are inlined as
+ * data URIs and the page script is inline, so the file can be opened or mailed on its own.
  */
+import { chartSvg, formatTick, movingAverage, niceTicks, type ChartSeries, type CurvePoint } from '../report/charts';
+import { GALLERY_CSS, attentionLegendHtml, escapeHtml, galleryHtml, type GalleryItem } from '../report/gallery';
 
-export interface ReportWord {
-  word: string;
-  /** PNG data URI of the attention heatmap over the image for this word. */
-  heatmap: string;
-}
+export { escapeHtml } from '../report/gallery';
+export type { CurvePoint } from '../report/charts';
 
 export interface ReportItem {
   id: string;
-  /** PNG/JPEG data URIs. */
+  /** PNG/JPEG data URIs (small: the image at its own size, e.g. 64 px; the page scales it up). */
   image: string;
   mask: string;
   generated: string;
   references: string[];
   categories: { name: string; probability: number }[];
-  words: ReportWord[];
+  /** This image's CIDEr(-D) within the evaluated set (what "best"/"worst" sort by). */
+  cider?: number;
+  /** More per-image scores to show (e.g. Bleu_4, ROUGE_L). */
+  scores?: Record<string, number>;
+  /** Side G of the attention grid. */
+  grid: number;
+  /** Attention of each generated word over the G x G grid, row-major. */
+  attention: { word: string; weights: ArrayLike<number> }[];
 }
 
-export interface CurvePoint {
-  x: number;
-  y: number;
+export interface ReportCurve {
+  name: string;
+  /** The points of a single-series chart (ignored when `series` is given). */
+  points: CurvePoint[];
+  /** x axis title (e.g. "optimiser step", "epoch"). */
+  axis: string;
+  /** y axis title. Default: the chart's name. */
+  yLabel?: string;
+  /** Several series in one chart (e.g. per-step loss and its moving average). */
+  series?: ChartSeries[];
 }
 
 export interface ReportInput {
   title: string;
   subtitle: string;
   scores: Record<string, number>;
-  curves: { name: string; points: CurvePoint[]; axis: string }[];
+  curves: ReportCurve[];
   items: ReportItem[];
   settings: Record<string, string | number>;
+  /** Items per gallery page. Default 24. */
+  pageSize?: number;
 }
 
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+/** A small line chart as inline SVG (markers, ticks and labels on both axes). */
+export function lineChartSvg(name: string, points: readonly CurvePoint[], axis: string, width = 440, height = 260, yLabel = name): string {
+  return chartSvg({ title: name, xLabel: axis, yLabel, series: [{ name, points }], width, height });
 }
 
-/** A small line chart as inline SVG. */
-export function lineChartSvg(name: string, points: readonly CurvePoint[], axis: string, width = 420, height = 220): string {
-  const pad = { left: 48, right: 12, top: 24, bottom: 32 };
-  if (points.length === 0) return `<svg width="${width}" height="${height}" role="img" aria-label="${escapeHtml(name)}"><text x="10" y="20">${escapeHtml(name)}: no data</text></svg>`;
-  const xs = points.map((p) => p.x);
-  const ys = points.map((p) => p.y);
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs) === Math.min(...xs) ? Math.min(...xs) + 1 : Math.max(...xs)];
-  const [y0raw, y1raw] = [Math.min(...ys), Math.max(...ys)];
-  const [y0, y1] = y0raw === y1raw ? [y0raw - 1, y1raw + 1] : [y0raw, y1raw];
-  const sx = (x: number) => pad.left + ((x - x0) / (x1 - x0)) * (width - pad.left - pad.right);
-  const sy = (y: number) => height - pad.bottom - ((y - y0) / (y1 - y0)) * (height - pad.top - pad.bottom);
-  const path = points.map((p, i) => `${i === 0 ? 'M' : 'L'}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ');
-  const ticks = [y0, (y0 + y1) / 2, y1]
-    .map((y) => `<text x="${pad.left - 6}" y="${sy(y) + 4}" text-anchor="end" font-size="11">${y.toPrecision(3)}</text>`)
-    .join('');
+/** The per-step loss as faint markers with a moving average over them. */
+export function stepLossSeries(points: readonly CurvePoint[]): ChartSeries[] {
+  const window = Math.max(1, Math.round(points.length / 25));
+  if (points.length < 8) return [{ name: 'loss', points }];
   return [
-    `<svg class="chart" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeHtml(name)}">`,
-    `<text x="${pad.left}" y="16" font-size="13" font-weight="bold">${escapeHtml(name)}</text>`,
-    `<line x1="${pad.left}" y1="${height - pad.bottom}" x2="${width - pad.right}" y2="${height - pad.bottom}" stroke="#888"/>`,
-    `<line x1="${pad.left}" y1="${pad.top}" x2="${pad.left}" y2="${height - pad.bottom}" stroke="#888"/>`,
-    ticks,
-    `<text x="${(width + pad.left) / 2}" y="${height - 6}" text-anchor="middle" font-size="11">${escapeHtml(axis)}</text>`,
-    `<path d="${path}" fill="none" stroke="#1f6feb" stroke-width="2"/>`,
-    '</svg>',
-  ].join('');
+    { name: 'loss per step', points, line: false, markerRadius: 1.6, opacity: 0.45, color: '#0072b2' },
+    { name: `moving average (${window} steps)`, points: movingAverage(points, window), markers: false, color: '#d55e00', lineWidth: 2.5 },
+  ];
+}
+
+/** Histogram of per-image scores as an SVG bar chart. */
+export function histogramSvg(title: string, values: readonly number[], xLabel: string, bins = 20, width = 440, height = 260): string {
+  const pad = { left: 52, right: 14, top: 28, bottom: 46 };
+  const finite = values.filter(Number.isFinite);
+  const head = `<svg class="chart histogram" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeHtml(title)}" font-family="system-ui, sans-serif"><text x="${pad.left}" y="17" font-size="14" font-weight="600">${escapeHtml(title)}</text>`;
+  if (finite.length === 0) return `${head}<text x="${pad.left}" y="${height / 2}" font-size="12" fill="#666">no data</text></svg>`;
+  const lo = Math.min(0, ...finite);
+  let hi = Math.max(...finite);
+  if (hi === lo) hi = lo + 1;
+  // round the range up to a nice tick step so the tick labels are round numbers
+  const rough = niceTicks(lo, hi, 5);
+  const tickStep = rough.length > 1 ? rough[1]! - rough[0]! : hi - lo;
+  hi = lo + Math.ceil((hi - lo) / tickStep - 1e-9) * tickStep;
+  if (finite.some((v) => v >= hi)) hi += tickStep;
+  const counts = new Array<number>(bins).fill(0);
+  for (const v of finite) counts[Math.min(bins - 1, Math.floor(((v - lo) / (hi - lo)) * bins))]! += 1;
+  const maxCount = Math.max(...counts);
+  const plotW = width - pad.left - pad.right;
+  const plotH = height - pad.top - pad.bottom;
+  const bottom = pad.top + plotH;
+  const parts = [head];
+  const yTicks = [0, Math.round(maxCount / 2), maxCount].filter((v, i, a) => a.indexOf(v) === i);
+  for (const t of yTicks) {
+    const y = bottom - (t / maxCount) * plotH;
+    parts.push(`<line x1="${pad.left - 5}" y1="${y.toFixed(1)}" x2="${pad.left}" y2="${y.toFixed(1)}" stroke="#555"/><text class="tick y" x="${pad.left - 8}" y="${(y + 4).toFixed(1)}" text-anchor="end" font-size="11">${t}</text>`);
+  }
+  counts.forEach((c, i) => {
+    const x = pad.left + (i / bins) * plotW;
+    const h = (c / maxCount) * plotH;
+    const from = lo + ((hi - lo) * i) / bins;
+    const to = lo + ((hi - lo) * (i + 1)) / bins;
+    parts.push(`<rect x="${(x + 1).toFixed(1)}" y="${(bottom - h).toFixed(1)}" width="${Math.max(1, plotW / bins - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="#0072b2"><title>${from.toFixed(2)}–${to.toFixed(2)}: ${c} image${c === 1 ? '' : 's'}</title></rect>`);
+  });
+  for (const v of niceTicks(lo, hi, 5).filter((t) => t >= lo && t <= hi)) {
+    const x = pad.left + ((v - lo) / (hi - lo)) * plotW;
+    parts.push(`<line x1="${x.toFixed(1)}" y1="${bottom}" x2="${x.toFixed(1)}" y2="${bottom + 5}" stroke="#555"/><text class="tick x" x="${x.toFixed(1)}" y="${bottom + 18}" text-anchor="middle" font-size="11">${formatTick(v, tickStep)}</text>`);
+  }
+  parts.push(`<line x1="${pad.left}" y1="${bottom}" x2="${width - pad.right}" y2="${bottom}" stroke="#555"/><line x1="${pad.left}" y1="${pad.top}" x2="${pad.left}" y2="${bottom}" stroke="#555"/>`);
+  parts.push(`<text class="axis-label x" x="${pad.left + plotW / 2}" y="${height - 8}" text-anchor="middle" font-size="12">${escapeHtml(xLabel)}</text>`);
+  parts.push(`<text class="axis-label y" x="14" y="${pad.top + plotH / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 14 ${pad.top + plotH / 2})">images</text>`);
+  parts.push('</svg>');
+  return parts.join('');
+}
+
+export function toGalleryItem(item: ReportItem): GalleryItem {
+  return {
+    id: item.id,
+    image: item.image,
+    mask: item.mask,
+    caption: item.generated,
+    references: item.references,
+    categories: item.categories,
+    score: item.cider ?? null,
+    scores: item.scores,
+    grid: item.grid,
+    attention: item.attention,
+  };
 }
 
 export function renderReport(input: ReportInput): string {
@@ -73,58 +133,41 @@ export function renderReport(input: ReportInput): string {
   const settingRows = Object.entries(input.settings)
     .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(String(v))}</td></tr>`)
     .join('');
-  const items = input.items
-    .map((item) => {
-      const words = item.words
-        .map((w) => `<figure class="word"><img src="${w.heatmap}" alt="attention for ${escapeHtml(w.word)}"><figcaption>${escapeHtml(w.word)}</figcaption></figure>`)
-        .join('');
-      const categories = item.categories.length
-        ? item.categories.map((c) => `<span class="cat">${escapeHtml(c.name)} ${(c.probability * 100).toFixed(0)}%</span>`).join(' ')
-        : '<em>none above 0.5</em>';
-      return [
-        `<section class="item" data-id="${escapeHtml(item.id)}">`,
-        `<h3>${escapeHtml(item.id)}</h3>`,
-        '<div class="views">',
-        `<figure><img class="image" src="${item.image}" alt="image ${escapeHtml(item.id)}"><figcaption>image</figcaption></figure>`,
-        `<figure><img class="mask" src="${item.mask}" alt="mask ${escapeHtml(item.id)}"><figcaption>mask view</figcaption></figure>`,
-        '</div>',
-        `<p class="generated"><strong>generated:</strong> ${escapeHtml(item.generated)}</p>`,
-        `<ul class="references">${item.references.map((r) => `<li>${escapeHtml(r)}</li>`).join('')}</ul>`,
-        `<p class="categories"><strong>categories:</strong> ${categories}</p>`,
-        `<div class="words">${words}</div>`,
-        '</section>',
-      ].join('\n');
-    })
-    .join('\n');
+  const charts = input.curves.map((c) => chartSvg({ title: c.name, xLabel: c.axis, yLabel: c.yLabel ?? c.name, series: c.series ?? [{ name: c.name, points: c.points }] }));
+  const ciders = input.items.map((i) => i.cider).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  if (ciders.length) charts.push(histogramSvg(`per-image CIDEr (${ciders.length} images)`, ciders, 'CIDEr of one image'));
+  const hasScores = ciders.length > 0;
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(input.title)}</title>
 <style>
-body { font-family: system-ui, sans-serif; margin: 24px; color: #1d1d1f; }
+body { font-family: system-ui, sans-serif; margin: 24px; color: #1d1d1f; max-width: 1280px; }
 table { border-collapse: collapse; margin: 8px 0 16px; }
 th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: left; }
-.views figure, .word { display: inline-block; margin: 4px; text-align: center; }
-.views img { width: 192px; height: 192px; image-rendering: pixelated; border: 1px solid #ccc; }
-.word img { width: 72px; height: 72px; image-rendering: pixelated; }
-.word figcaption { font-size: 12px; }
-.item { border-top: 1px solid #ddd; padding: 12px 0; }
-.cat { background: #eef4ff; border-radius: 4px; padding: 1px 6px; }
-.charts svg { margin-right: 16px; }
+td { font-variant-numeric: tabular-nums; }
+.top { display: flex; flex-wrap: wrap; gap: 32px; }
+.charts { display: flex; flex-wrap: wrap; gap: 16px; }
+${GALLERY_CSS}
 </style>
 </head>
 <body>
 <h1>${escapeHtml(input.title)}</h1>
 <p>${escapeHtml(input.subtitle)}</p>
-<h2>Scores</h2>
-<table class="scores">${scoreRows}</table>
+<div class="top">
+<div><h2>Scores (test split)</h2>
+<table class="scores">${scoreRows}</table></div>
+<div><h2>Settings</h2>
+<table class="settings">${settingRows}</table></div>
+</div>
 <h2>Training curves</h2>
-<div class="charts">${input.curves.map((c) => lineChartSvg(c.name, c.points, c.axis)).join('')}</div>
-<h2>Settings</h2>
-<table class="settings">${settingRows}</table>
+<div class="charts">${charts.join('\n')}</div>
 <h2>Captioned images</h2>
-${items}
+<p>All ${input.items.length} evaluated images${hasScores ? ', each with its own CIDEr within this set (sort by best or worst to see what the model gets right and wrong)' : ''}.</p>
+${attentionLegendHtml(input.items.filter((i) => i.attention.length > 0).map((i) => i.grid))}
+${galleryHtml(input.items.map(toGalleryItem), { sorts: hasScores ? ['best', 'worst', 'name'] : ['name', 'order'], scoreName: 'CIDEr', pageSize: input.pageSize })}
 </body>
 </html>
 `;
