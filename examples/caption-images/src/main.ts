@@ -1,7 +1,8 @@
 /**
  * Caption a folder of images with a checkpoint, twice: through the library (`loadCheckpoint` + `captionBatch`) and
- * through the `s2cpnet caption` command. No pretrained checkpoint ships yet, so without `--checkpoint` the example
- * first trains a tiny S²CPNet on a synthetic aerial set for about 45 seconds and saves it.
+ * through the `s2cpnet caption` command. Give `--checkpoint @s2cpnet/weights-ucm-mobilenet` (the released UCM model)
+ * or a folder of your own; without `--checkpoint` the example first trains a tiny S²CPNet on a synthetic aerial set
+ * for about 45 seconds and saves it (so that it runs self-contained, on synthetic images that model knows).
  *
  *   npm start -- [--checkpoint DIR] [--images DIR] [--masks DIR] [--train-seconds 45] [--beam 3]
  *                [--out DIR] [--backend wasm|cpu|tensorflow]

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   CheckpointError,
   ConfigError,
+  InputError,
   InterruptedError,
   acquireLock,
   crashPoint,
@@ -15,7 +16,9 @@ import {
 } from '@s2cpnet/core';
 import {
   BatchPipeline,
+  CategoryLabels,
   FeatureCache,
+  Vocabulary,
   imagesOfSplit,
   loadPreparedDataset,
   type Batch,
@@ -27,7 +30,7 @@ import { scoreCaptions, type CaptionScores } from '@s2cpnet/metrics';
 import type { S2CPNetConfig } from './config';
 import { buildS2CPNet, type ComponentFactories, type S2CPNet } from './s2cpnet';
 import { Adam, PlateauSchedule, type NamedVariable } from './optimizer';
-import { loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint';
+import { loadCheckpoint, saveCheckpoint, type LoadedCheckpoint, type TrainingState } from './checkpoint';
 import { captionBatch, type CaptionOptions, type CaptionResult } from './inference';
 import { loadEncoderWeights } from './encoder-weights';
 
@@ -68,6 +71,18 @@ export interface TrainOptions {
   force?: boolean;
   /** Also keep the weights after every epoch N in `runDir/epoch-N` (no optimiser state), e.g. for averaging. */
   keepEpochs?: boolean;
+  /**
+   * Fine-tune (CLI `--init-from`): start from this checkpoint's weights instead of a fresh initialisation. `config`
+   * must be the checkpoint's config (a different `seed` is fine). The run uses the checkpoint's vocabulary and noun
+   * classes, so every word and class it knows keeps its trained rows. Words or classes of the new data that the
+   * checkpoint lacks are refused (a ConfigError naming how many and a few of them) unless `extendVocabulary`:
+   * then they are appended after the checkpoint's ids, and their new rows (word embedding, output layer, class
+   * head) keep the seeded random initialisation of a freshly built model. Ignored when resuming (checkpoints in
+   * the run folder hold every weight), except that the vocabulary is taken from `last/` as before.
+   */
+  initFrom?: LoadedCheckpoint;
+  /** With `initFrom`: append the new data's unknown words and noun classes instead of refusing them. */
+  extendVocabulary?: boolean;
   factories?: ComponentFactories;
   signal?: AbortSignal;
   onProgress?: (progress: TrainProgress) => void;
@@ -381,8 +396,95 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
 }
 
+/** A few words for an error message: `"a", "b", "c" and 7 more`. */
+function someOf(items: readonly string[], shown = 5): string {
+  const listed = items.slice(0, shown).map((w) => JSON.stringify(w)).join(', ');
+  return items.length > shown ? `${listed} and ${items.length - shown} more` : listed;
+}
+
+/**
+ * The prepared data re-expressed in a checkpoint's vocabulary and noun classes (`--init-from`): the checkpoint's
+ * ids first, in its order, then (with `extend`) the data's words and classes it lacks. Without `extend`, any such
+ * word or class is a ConfigError that says how many and shows a few.
+ */
+export function adoptCheckpointVocabulary(
+  prepared: PreparedDataset,
+  checkpoint: Pick<LoadedCheckpoint, 'dir' | 'vocabulary' | 'classNames'>,
+  extend: boolean,
+): { prepared: PreparedDataset; newWords: string[]; newClasses: string[] } {
+  const known = new Set(checkpoint.vocabulary.wordList);
+  const newWords = prepared.vocabulary.wordList.filter((w) => !known.has(w));
+  const knownClasses = new Set(checkpoint.classNames);
+  const newClasses = prepared.categories.classes.filter((c) => !knownClasses.has(c));
+  if (!extend && (newWords.length > 0 || newClasses.length > 0)) {
+    const parts = [
+      newWords.length > 0 ? `${newWords.length} word${newWords.length === 1 ? '' : 's'} its vocabulary lacks (${someOf(newWords)})` : '',
+      newClasses.length > 0 ? `${newClasses.length} noun class${newClasses.length === 1 ? '' : 'es'} it lacks (${someOf(newClasses)})` : '',
+    ].filter(Boolean);
+    throw new ConfigError(
+      '--init-from',
+      `the training data in ${prepared.dir} has ${parts.join(' and ')} compared with the checkpoint ${checkpoint.dir}. ` +
+        'Pass --extend-vocabulary to add them (their new embedding, output and class rows start from random), ' +
+        'or prepare the data with a higher --min-word-freq / --min-noun-freq',
+    );
+  }
+  const vocabularyJson = checkpoint.vocabulary.toJSON();
+  const vocabulary = Vocabulary.fromJSON({
+    ...vocabularyJson,
+    words: [...vocabularyJson.words, ...newWords],
+    trainCounts: [...vocabularyJson.trainCounts, ...newWords.map((w) => prepared.vocabulary.trainCount(w))],
+  });
+  const categoriesJson = prepared.categories.toJSON();
+  const countOf = new Map(categoriesJson.classes.map((c, i) => [c, categoriesJson.trainCounts[i]!]));
+  const classes = [...checkpoint.classNames, ...newClasses];
+  const categories = CategoryLabels.fromJSON({ ...categoriesJson, classes, trainCounts: classes.map((c) => countOf.get(c) ?? 0) });
+  return { prepared: { ...prepared, vocabulary, categories }, newWords, newClasses };
+}
+
+/**
+ * Copies a checkpoint's weights into a model built with the same config. A weight that grew along one axis (the
+ * vocabulary or the noun classes were extended; the new ids come last) keeps the checkpoint's values for the old
+ * ids and its fresh initialisation for the new ones.
+ */
+export function copyCheckpointWeights(model: S2CPNet, from: S2CPNet, checkpointDir: string): { copied: number; extended: number } {
+  const source = new Map(from.namedWeights().map((w) => [w.path, w.variable]));
+  let copied = 0;
+  let extended = 0;
+  for (const { path: name, variable } of model.namedWeights()) {
+    const old = source.get(name);
+    if (!old) throw new CheckpointError(`${checkpointDir}: --init-from: the checkpoint has no weight ${name}`);
+    const oldShape = old.shape;
+    const newShape = variable.shape;
+    const differing = newShape.map((d, i) => (d !== oldShape[i] ? i : -1)).filter((i) => i >= 0);
+    if (oldShape.length !== newShape.length || differing.length > 1 || (differing.length === 1 && newShape[differing[0]!]! < oldShape[differing[0]!]!)) {
+      throw new CheckpointError(`${checkpointDir}: --init-from: weight ${name} is [${oldShape.join(', ')}] in the checkpoint, [${newShape.join(', ')}] in the model`);
+    }
+    const value = tf.tidy(() => {
+      if (differing.length === 0) return old.read().clone();
+      const axis = differing[0]!;
+      const begin = newShape.map((_, i) => (i === axis ? oldShape[axis]! : 0));
+      const size = newShape.map((d, i) => (i === axis ? d! - oldShape[axis]! : -1));
+      return tf.concat([old.read(), tf.slice(variable.read(), begin, size)], axis);
+    });
+    variable.write(value);
+    value.dispose();
+    if (differing.length === 0) copied += 1;
+    else extended += 1;
+  }
+  return { copied, extended };
+}
+
 async function trainInLockedDir(options: TrainOptions, log: (line: string) => void): Promise<TrainResult> {
-  const prepared = typeof options.data === 'string' ? await loadPreparedDataset(options.data) : options.data;
+  let prepared = typeof options.data === 'string' ? await loadPreparedDataset(options.data) : options.data;
+  const valSplit = options.validation?.split ?? 'val';
+  if (imagesOfSplit(prepared.dataset, valSplit).length === 0) {
+    // Model selection (best/ by val METEOR) and the plateau schedule need it: say so before any epoch is spent.
+    throw new InputError(
+      `the prepared data has no ${valSplit} images: training scores every epoch on the ${valSplit} split to pick the best checkpoint. ` +
+        `Give the caption file a ${valSplit} split and run \`s2cpnet prepare\` again`,
+      { file: prepared.dir },
+    );
+  }
   const seed = options.seed ?? options.config.seed;
   const batchSize = options.batchSize ?? 48;
   const microBatchSize = Math.min(options.microBatchSize ?? batchSize, batchSize);
@@ -398,6 +500,7 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
   let schedule = new PlateauSchedule(options.schedule);
   if (options.resume && existsSync(path.join(lastDir, 'checkpoint.json'))) {
     const loaded = await loadCheckpoint(lastDir, { factories: options.factories });
+    if (options.initFrom) prepared = adoptCheckpointVocabulary(prepared, loaded, true).prepared;
     if (!loaded.training) throw new CheckpointError(`${lastDir}: no training state to resume from`);
     const saved = loaded.training.run;
     for (const key of ['seed', 'batchSize', 'microBatchSize'] as const) {
@@ -411,6 +514,20 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
     schedule = PlateauSchedule.fromJSON({ ...state.schedule, best: state.schedule.best ?? -Infinity });
     await syncLogWithHistory(logFile, state.history, log);
     log(`resuming ${options.runDir} at epoch ${state.epoch + 1}, batch ${state.batchInEpoch}, step ${state.step}`);
+  } else if (options.initFrom) {
+    const from = options.initFrom;
+    const adopted = adoptCheckpointVocabulary(prepared, from, options.extendVocabulary ?? false);
+    prepared = adopted.prepared;
+    model = buildS2CPNet(options.config, { vocabSize: prepared.vocabulary.size, numClasses: prepared.categories.classes.length, factories: options.factories });
+    const report = copyCheckpointWeights(model, from.model, from.dir);
+    log(
+      `initialised from ${from.dir}: ${report.copied + report.extended} weights` +
+        (adopted.newWords.length + adopted.newClasses.length > 0
+          ? ` (${report.extended} extended with ${adopted.newWords.length} new words and ${adopted.newClasses.length} new noun classes, their rows random)`
+          : ''),
+    );
+    state = { epoch: 0, batchInEpoch: 0, step: 0, learningRate: run.learningRate, schedule: { ...schedule.toJSON(), best: null }, run, history: [], finished: false };
+    await fsp.writeFile(logFile, '');
   } else {
     model = buildS2CPNet(options.config, { vocabSize: prepared.vocabulary.size, numClasses: prepared.categories.classes.length, factories: options.factories });
     if (options.config.encoderWeights) {

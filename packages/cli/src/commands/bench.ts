@@ -7,28 +7,34 @@ import { benchWorkloads } from '../bench/workloads';
 import { formatBenchTable, runBench } from '../bench/run';
 import { numberFlag } from './train';
 
+/** The flags `s2cpnet bench` accepts (its `--help` lists each one). */
+export const BENCH_OPTIONS = {
+  json: { type: 'boolean', default: false },
+  only: { type: 'string' },
+  reps: { type: 'string' },
+  'heavy-reps': { type: 'string' },
+  warmup: { type: 'string' },
+  list: { type: 'boolean', default: false },
+} as const;
+
 export const benchCommand: Command = {
   name: 'bench',
   summary: 'Time the model workloads (backbones, CVFF, decoder, training steps, beam search, metrics) with GFLOP/s',
-  usage:
-    's2cpnet bench [--json] [--only NAME[,NAME...]] [--reps N] [--heavy-reps N] [--warmup N] [--list]\n' +
-    '  --only       run workloads whose name contains one of these strings (e.g. --only resnet50,lite)\n' +
-    '  --reps       timed repetitions per workload, median reported (default 3; heavy workloads: --heavy-reps, default 2)\n' +
-    '  --json       {backend, threads, results: [{name, ms, msPerUnit, unit, gflop, gflops, samplesPerSecond, ...}]}\n' +
-    '  Threads: --threads N / S2CPNET_THREADS (default one per core). bench/compare.mjs runs the PyTorch twin.',
+  usage: `s2cpnet bench [options]
+
+Options:
+  --only NAME[,NAME...]     run workloads whose name contains one of these strings, e.g. --only resnet50,lite
+                            (default: all; --list shows them)
+  --reps N                  timed repetitions per workload, median reported (default 3)
+  --heavy-reps N            timed repetitions of the heavy workloads (default 2)
+  --warmup N                untimed runs before timing (default 1)
+  --list                    list the workloads and exit (default off)
+  --json                    {backend, threads, results: [{name, ms, msPerUnit, unit, gflop, gflops, samplesPerSecond, ...}]}
+                            on stdout (default off: a table)
+
+Threads: --threads N / S2CPNET_THREADS (default one per core). bench/compare.mjs runs the PyTorch twin.`,
   async run(argv: string[], context: CommandContext) {
-    const { values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        json: { type: 'boolean', default: false },
-        only: { type: 'string' },
-        reps: { type: 'string' },
-        'heavy-reps': { type: 'string' },
-        warmup: { type: 'string' },
-        list: { type: 'boolean', default: false },
-      },
-    });
+    const { values } = parseArgs({ args: argv, strict: true, options: BENCH_OPTIONS });
     let workloads = benchWorkloads();
     if (values.list) {
       for (const w of workloads) context.stdout(`${w.name.padEnd(20)}  ${w.description}\n`);

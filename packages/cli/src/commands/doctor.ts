@@ -89,12 +89,22 @@ export async function runDoctor(context: CommandContext): Promise<DoctorReport> 
   };
 }
 
+/** The flags `s2cpnet doctor` accepts (its `--help` lists each one, and the global --backend/--threads). */
+export const DOCTOR_OPTIONS = {
+  json: { type: 'boolean', default: false },
+} as const;
+
 export const doctorCommand: Command = {
   name: 'doctor',
   summary: 'Show the TensorFlow.js version, backend, threads and measured speed; warn about GPU set-up problems',
-  usage: 's2cpnet doctor [--json] [--backend tensorflow|wasm|cpu] [--threads N]',
+  usage: `s2cpnet doctor [options]
+
+Options:
+  --json                    print the report as JSON on stdout (default off: a table)
+  --backend NAME            (global) tensorflow, wasm or cpu (default: S2CPNET_BACKEND, else the fastest installed)
+  --threads N               (global) wasm threads (default: S2CPNET_THREADS, else one per core)`,
   async run(argv, context) {
-    const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false } }, strict: true });
+    const { values } = parseArgs({ args: argv, options: DOCTOR_OPTIONS, strict: true });
     const report = await runDoctor(context);
     if (values.json) {
       context.stdout(`${JSON.stringify(report, null, 2)}\n`);

@@ -10,28 +10,43 @@ import { initBackend } from '../backend';
 import { ProgressBar } from '../progress';
 import { captionFiles, checkImageFiles, decodingFlags, DECODING_FLAGS, MASK_FLAGS, maskFlags, maskSizeFor, openCaptionMasks } from './caption';
 
+/** The flags `s2cpnet evaluate` accepts (its `--help` lists each one). */
+export const EVALUATE_OPTIONS = {
+  checkpoint: { type: 'string' },
+  annotations: { type: 'string' },
+  images: { type: 'string' },
+  ...MASK_FLAGS,
+  split: { type: 'string' },
+  ...DECODING_FLAGS,
+  out: { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
 export const evaluateCommand: Command = {
   name: 'evaluate',
   summary: 'Caption a split of a caption dataset with a checkpoint and score it (BLEU, METEOR, ROUGE_L, CIDEr-D, Sm)',
-  usage:
-    's2cpnet evaluate --checkpoint DIR --annotations FILE --images DIR --split val|test|train [--masks DIR] [--beam K]\n' +
-    '                 [--length-penalty A] [--max-length N] [--batch-size N] [--out DIR] [--json]\n' +
-    '                 [--mask-size N] [--cache-dir DIR | --no-cache] [--max-pixels N]',
+  usage: `s2cpnet evaluate --checkpoint DIR --annotations FILE --images DIR --split val|test|train [options]
+
+Options:
+  --checkpoint DIR|PACKAGE  (required) a checkpoint folder or weights package, e.g. @s2cpnet/weights-ucm-mobilenet
+  --annotations FILE        (required) the caption file (Karpathy dataset.json, NWPU-Captions or COCO captions)
+  --images DIR              (required) folder the caption file's image names are relative to
+  --split NAME              (required) the split to caption and score: val, test or train
+  --beam K                  beam width (default 3)
+  --length-penalty A        length normalisation of beam scores, ((5 + length) / 6)^A (default 0: none)
+  --max-length N            most words per caption (default 25)
+  --batch-size N            images captioned at once (default 8)
+  --masks DIR               precomputed mask images named like the images (default: compute them as the
+                            checkpoint's training data did)
+  --mask-size N             working size of computed masks (default: the one the checkpoint records, else 224)
+  --cache-dir DIR           where computed masks are cached (default: S2CPNET_CACHE_DIR, else ~/.cache/s2cpnet)
+  --no-cache                do not cache computed masks (default off)
+  --max-pixels N            refuse images larger than N pixels, from their header (default 64M, or
+                            S2CPNET_MAX_IMAGE_PIXELS)
+  --out DIR                 also write predictions_SPLIT.json and scores_SPLIT.json there (default: none)
+  --json                    print the corpus scores as JSON on stdout (default off: a table)`,
   async run(argv: string[], context: CommandContext) {
-    const { values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        checkpoint: { type: 'string' },
-        annotations: { type: 'string' },
-        images: { type: 'string' },
-        ...MASK_FLAGS,
-        split: { type: 'string' },
-        ...DECODING_FLAGS,
-        out: { type: 'string' },
-        json: { type: 'boolean', default: false },
-      },
-    });
+    const { values } = parseArgs({ args: argv, strict: true, options: EVALUATE_OPTIONS });
     for (const flag of ['checkpoint', 'annotations', 'images', 'split'] as const) {
       if (!values[flag]) throw new ConfigError(`--${flag}`, 'required');
     }

@@ -37,27 +37,33 @@ function sourceLabel(checkpoint: LoadedCheckpoint, cwd: string): string {
   return checkpoint.dir.split(/[\\/]+/).filter(Boolean).slice(-2).join('/');
 }
 
+/** The flags `s2cpnet export` accepts (its `--help` lists each one). */
+export const EXPORT_OPTIONS = {
+  checkpoint: { type: 'string', multiple: true },
+  out: { type: 'string' },
+  quantize: { type: 'string' },
+  'group-size': { type: 'string' },
+  include: { type: 'string', multiple: true },
+  json: { type: 'boolean', default: false },
+} as const;
+
 export const exportCommand: Command = {
   name: 'export',
   summary: 'Write an inference-only copy of a checkpoint (no optimiser state), optionally 8-bit quantised, for release',
-  usage:
-    's2cpnet export --checkpoint DIR|PACKAGE [--checkpoint DIR ...] --out DIR [--quantize uint8 [--group-size N]] [--include FILE ...] [--json]\n' +
-    '  --checkpoint DIR   given several times: the weights are averaged (checkpoint averaging, e.g. the last epochs of a run)\n' +
-    '  --quantize uint8   weights of 1,024+ values stored as 8 bits with a min and step per group of 32 rows of each output channel (~1.25 bytes per value)\n' +
-    '  --include FILE     copy a file (README, licence, the command that trained it) into the checkpoint folder',
+  usage: `s2cpnet export --checkpoint DIR|PACKAGE [--checkpoint DIR ...] --out DIR [options]
+
+Options:
+  --checkpoint DIR|PACKAGE  (required) the checkpoint to export; given several times the weights are averaged
+                            (checkpoint averaging, e.g. the last epochs of a run kept with train --keep-epochs)
+  --out DIR                 (required) the folder to write
+  --quantize uint8          store weights of 1,024+ values as 8 bits with a min and step per group of rows of each
+                            output channel (~1.25 bytes per value) (default: none, float32)
+  --group-size N            rows per quantisation group with --quantize uint8 (default 32)
+  --include FILE            copy a file (README, licence, the command that trained it) into the checkpoint folder;
+                            may be repeated (default: none)
+  --json                    print {from, out, weightsBytes, quantize, parameters} on stdout (default off: one line)`,
   async run(argv: string[], context: CommandContext) {
-    const { values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        checkpoint: { type: 'string', multiple: true },
-        out: { type: 'string' },
-        quantize: { type: 'string' },
-        'group-size': { type: 'string' },
-        include: { type: 'string', multiple: true },
-        json: { type: 'boolean', default: false },
-      },
-    });
+    const { values } = parseArgs({ args: argv, strict: true, options: EXPORT_OPTIONS });
     const references = values.checkpoint ?? [];
     if (references.length === 0) throw new ConfigError('--checkpoint', 'required: a checkpoint folder or an npm package that holds one');
     if (!values.out) throw new ConfigError('--out', 'required: the folder to write');

@@ -11,9 +11,9 @@ Reads a caption file, checks every image, computes the mask views, and writes th
 labels, the masks and a manifest into --out. Safe to interrupt: running the same command again resumes.
 
 Options:
-  --annotations FILE      caption file: Karpathy dataset.json (UCM, Sydney, RSICD), NWPU-Captions JSON or COCO captions
-  --images DIR            folder the caption file's image names are relative to
-  --out DIR               output folder
+  --annotations FILE      (required) caption file: Karpathy dataset.json (UCM, Sydney, RSICD), NWPU-Captions JSON or COCO captions
+  --images DIR            folder the caption file's image names are relative to (required)
+  --out DIR               output folder (required)
   --masks DIR             use precomputed mask images named like the images (default: compute them with the
                           built-in Felzenszwalb segmenter)
   --size N                working size (pixels, square) images are resized to for mask computation (default 224)
@@ -21,15 +21,18 @@ Options:
   --min-noun-freq N       keep target nouns seen in at least N train captions (default 5)
   --max-caption-words N   captions longer than N words are truncated for training (default 25)
   --format F              auto (default), karpathy, nwpu or coco
-  --default-split S       split for entries that have none (COCO files): train, val or test
+  --default-split S       split for entries that have none (COCO files): train, val or test (default: none,
+                          such an entry is an error)
   --on-error stop|skip    stop at the first bad image or entry (default), or skip it and list it in the manifest
   --concurrency N         images processed at once (default 2)
   --max-pixels N          refuse images larger than N pixels (width x height), from their header, before decoding;
                           N may end in M for megapixels (default 64M, or S2CPNET_MAX_IMAGE_PIXELS)
-  --json                  print the manifest as JSON on stdout
+  --json                  print the manifest as JSON on stdout (default off: a summary)
+  --help, -h              show this help
 `;
 
-const OPTIONS = {
+/** The flags `s2cpnet prepare` accepts (its `--help` lists each one). */
+export const PREPARE_OPTIONS = {
   annotations: { type: 'string' },
   images: { type: 'string' },
   out: { type: 'string' },
@@ -70,7 +73,7 @@ function choiceFlag<T extends string>(value: string | undefined, flag: string, c
 export function parsePrepareArgs(argv: string[], cwd: string): { options: PrepareOptions; json: boolean; help: boolean } {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: false, strict: true });
+    parsed = parseArgs({ args: argv, options: PREPARE_OPTIONS, allowPositionals: false, strict: true });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }

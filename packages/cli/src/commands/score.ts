@@ -8,8 +8,13 @@ import {
   formatMeteorStats,
   loadCaptionFiles,
   MetricsInputError,
+  pairCaptions,
+  parseCocoResults,
+  parseReferences,
+  readJsonFile,
   SCORE_KEYS,
   scoreCaptions,
+  type CaptionItem,
   type CaptionScores,
   type MetricName,
   type ScoreReport,
@@ -23,30 +28,39 @@ Scores captions with the COCO caption toolkit's metrics: BLEU-1..4, METEOR 1.5, 
 Sm = mean(Bleu_4, METEOR, ROUGE_L, CIDEr). Captions are PTB-tokenized first, as the toolkit does.
 
 Options:
-  --results FILE          model captions, COCO results format: [{"image_id": ..., "caption": "..."}]
-  --annotations FILE      references: COCO caption annotations {"annotations": [{"image_id", "caption"}]}
+  --results FILE          (required) model captions, COCO results format: [{"image_id": ..., "caption": "..."}]
+  --annotations FILE      (required) references: COCO caption annotations {"annotations": [{"image_id", "caption"}]}
                           or a Karpathy dataset.json (needs --split)
-  --split NAME            for a Karpathy dataset.json: the split to score (test, val, train, ...)
+  --split NAME            for a Karpathy dataset.json: the split to score (test, val, train, ...) (required there)
+  --allow-missing         score only the referenced images that have a caption in --results, as pycocoevalcap
+                          does, and say how many were left out (default off: a referenced image without a
+                          caption is an error, exit 3). A caption without references is an error either way.
   --pretokenized          captions are already tokenized: skip the PTB tokenizer (Karpathy: use "tokens")
+                          (default off)
   --metrics LIST          comma-separated subset of bleu, meteor, rouge, cider (default: all)
   --meteor-jar FILE       run this meteor-1.5.jar through Java for METEOR (paper-grade, with its paraphrases)
+                          (default: none, METEOR in TypeScript)
   --java FILE             the java executable for --meteor-jar (default: java)
   --paraphrase-table FILE a Meteor paraphrase table (paraphrase-en.gz format) for the TypeScript METEOR
-  --meteor-stats          add each image's 23 Meteor statistics ("meteor_stats") to the --json output
-  --json                  print {"corpus": {...}, "per_image": [{"image_id", ...}]} on stdout
+                          (default: none, exact, stem and synonym matches only)
+  --meteor-stats          add each image's 23 Meteor statistics ("meteor_stats") to the --json output (default off)
+  --json                  print {"corpus": {...}, "per_image": [{"image_id", ...}]} on stdout (default off: a table)
   --max-bytes SIZE        refuse a results or annotations file larger than this (default ${DEFAULT_MAX_CAPTION_FILE_BYTES / 2 ** 20}M); bytes, or with
                           a K, M or G suffix (KiB, MiB, GiB); files are read whole into memory
   --max-caption-words N   refuse a caption with more words than this, counted before and after tokenization
                           (default ${DEFAULT_MAX_CAPTION_WORDS}): real captions have tens of words, and METEOR's work grows with
                           the candidate's length times each reference's
+  --help, -h              show this help
 
 Exit codes: 0 scored, 2 bad command line, 3 bad input (a file, an id, a caption; the message names it).
 `;
 
-const OPTIONS = {
+/** The flags `s2cpnet score` accepts (its `--help` lists each one). */
+export const SCORE_OPTIONS = {
   results: { type: 'string' },
   annotations: { type: 'string' },
   split: { type: 'string' },
+  'allow-missing': { type: 'boolean', default: false },
   pretokenized: { type: 'boolean', default: false },
   metrics: { type: 'string', multiple: true },
   'meteor-jar': { type: 'string' },
@@ -112,6 +126,8 @@ export interface ScoreArguments {
   results: string;
   annotations: string;
   split: string | undefined;
+  /** Score only the referenced images that have a caption (pycocoevalcap's behaviour). */
+  allowMissing: boolean;
   pretokenized: boolean;
   metrics: MetricName[];
   meteorJar: string | undefined;
@@ -128,7 +144,7 @@ export interface ScoreArguments {
 
 function parseFlags(argv: string[]) {
   try {
-    return parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
+    return parseArgs({ args: argv, options: SCORE_OPTIONS, strict: true, allowPositionals: false }).values;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -143,6 +159,7 @@ export function parseScoreArgs(argv: string[], cwd: string): ScoreArguments {
     results: resolveFile(values.results) ?? '',
     annotations: resolveFile(values.annotations) ?? '',
     split: values.split,
+    allowMissing: values['allow-missing'] ?? false,
     pretokenized: values.pretokenized ?? false,
     metrics: [],
     meteorJar: resolveFile(values['meteor-jar']),
@@ -211,6 +228,29 @@ function timingLine(report: ScoreReport, seconds: number): string {
   return `s2cpnet score: ${report.perImage.length} images in ${seconds.toFixed(1)} s (${parts.join(', ')})\n`;
 }
 
+/**
+ * `--allow-missing`: the references of the images that have a caption, as pycocoevalcap scores the ids of its
+ * results; a caption whose image has no references is still an error. Says on stderr how many were left out.
+ */
+function loadCaptionedOnly(args: ScoreArguments, context: CommandContext): CaptionItem[] {
+  const limit = { maxBytes: args.maxBytes };
+  const results = parseCocoResults(readJsonFile(args.results, limit), args.results);
+  const references = parseReferences(readJsonFile(args.annotations, limit), args.annotations, {
+    ...(args.split !== undefined ? { split: args.split } : {}),
+    pretokenized: args.pretokenized,
+    resultImageIds: results.map((result) => result.imageId),
+  });
+  const captioned = new Set(results.map((result) => String(result.imageId)));
+  const kept = new Map([...references].filter(([id]) => captioned.has(id)));
+  const leftOut = references.size - kept.size;
+  if (leftOut > 0) {
+    context.stderr(
+      `s2cpnet score: --allow-missing: left out ${leftOut} of the ${references.size} referenced images (no caption in ${args.results}); scoring ${kept.size}\n`,
+    );
+  }
+  return pairCaptions(results, kept, { results: args.results, references: args.annotations });
+}
+
 /** `s2cpnet score`: the COCO caption metrics for a results file against references. */
 export const scoreCommand: Command = {
   name: 'score',
@@ -232,11 +272,13 @@ export const scoreCommand: Command = {
 
     const started = Date.now();
     try {
-      const items = loadCaptionFiles(args.results, args.annotations, {
-        ...(args.split !== undefined ? { split: args.split } : {}),
-        pretokenized: args.pretokenized,
-        maxBytes: args.maxBytes,
-      });
+      const items = args.allowMissing
+        ? loadCaptionedOnly(args, context)
+        : loadCaptionFiles(args.results, args.annotations, {
+            ...(args.split !== undefined ? { split: args.split } : {}),
+            pretokenized: args.pretokenized,
+            maxBytes: args.maxBytes,
+          });
       const report = await scoreCaptions(items, {
         maxCaptionWords: args.maxCaptionWords,
         tokenize: !args.pretokenized,

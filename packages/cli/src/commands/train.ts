@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, InputError } from '@s2cpnet/core';
-import { PRESET_NAMES, presetConfig, train, validateConfig, type S2CPNetConfig } from '@s2cpnet/model';
+import { PRESET_NAMES, loadCheckpoint, presetConfig, train, validateConfig, type S2CPNetConfig } from '@s2cpnet/model';
 import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { initBackend } from '../backend';
@@ -35,63 +35,141 @@ function numberFlag(value: string | undefined, flag: string, options: { integer?
 
 export { numberFlag };
 
+/** The flags `s2cpnet train` accepts (its `--help` lists each one). */
+export const TRAIN_OPTIONS = {
+  preset: { type: 'string' },
+  config: { type: 'string' },
+  data: { type: 'string' },
+  out: { type: 'string' },
+  'batch-size': { type: 'string' },
+  'micro-batch': { type: 'string' },
+  lr: { type: 'string' },
+  epochs: { type: 'string' },
+  seed: { type: 'string' },
+  'time-budget': { type: 'string' },
+  'lr-patience': { type: 'string' },
+  'lr-factor': { type: 'string' },
+  'stop-patience': { type: 'string' },
+  'val-beam': { type: 'string' },
+  'val-max': { type: 'string' },
+  'encoder-weights': { type: 'string' },
+  'allow-random-backbone': { type: 'boolean', default: false },
+  'init-from': { type: 'string' },
+  'extend-vocabulary': { type: 'boolean', default: false },
+  'feature-cache': { type: 'boolean' },
+  'no-feature-cache': { type: 'boolean' },
+  resume: { type: 'boolean', default: false },
+  force: { type: 'boolean', default: false },
+  'keep-epochs': { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+} as const;
+
+const RESNET50_BLOCKS = [3, 4, 6, 3];
+
+/**
+ * True for a backbone at a size ImageNet weights are published for (a ResNet50 at its real depth and widths, a
+ * MobileNetV1 at any of its widths): training one from random weights is almost always a mistake (a forgotten
+ * `--encoder-weights`). Reduced backbones (`blocksPerStage`/`baseWidth` set smaller, as in the demo and the
+ * tests) are meant to be trained from scratch; backbone types this rule does not know are left alone.
+ */
+export function isPretrainedSizeBackbone(encoder: S2CPNetConfig['encoder']): boolean {
+  if (encoder.type === 'mobilenet-v1') return true;
+  if (encoder.type !== 'resnet50') return false;
+  const blocks = (encoder.blocksPerStage as number[] | undefined) ?? RESNET50_BLOCKS;
+  const width = (encoder.baseWidth as number | undefined) ?? 64;
+  return width === 64 && blocks.length === 4 && blocks.every((n, i) => n === RESNET50_BLOCKS[i]);
+}
+
 export const trainCommand: Command = {
   name: 'train',
   summary: 'Train S²CPNet or an ablation preset on a prepared dataset (resumable; checkpoints and a JSONL log)',
-  usage:
-    's2cpnet train (--preset NAME | --config FILE) --data DIR [--out DIR] [--batch-size N] [--micro-batch N] [--lr X]\n' +
-    '              [--epochs N] [--seed N] [--time-budget MINUTES]\n' +
-    '              [--lr-patience N] [--lr-factor X] [--stop-patience N] [--val-beam K] [--val-max N] [--feature-cache|--no-feature-cache]\n' +
-    '              [--encoder-weights DIR|FILE] [--keep-epochs] [--resume | --force] [--json]\n' +
-    '  --keep-epochs   also keep the weights after every epoch N in OUT/epoch-N (for `s2cpnet export` averaging)\n' +
-    '  --resume        continue the run in OUT from its newest complete checkpoint (OUT/last; log.jsonl is cut back to it)\n' +
-    '  --force         start over in an OUT that holds a previous run: removes its log.jsonl, last/, best/, epoch-N/\n' +
-    '                  and temp leftovers (keeps features/ and other files). Without --resume or --force a non-empty\n' +
-    '                  OUT is refused (exit 2). One process per OUT: OUT/train.lock names the owner (a busy OUT: exit 2).\n' +
-    '                  SIGTERM (or Ctrl-C) saves OUT/last and stops (exit 130); a second one quits at once.',
+  usage: `s2cpnet train (--preset NAME | --config FILE | --init-from CHECKPOINT) --data DIR [options]
+
+Options:
+  --preset NAME             one of ${PRESET_NAMES.join(', ')} (see \`s2cpnet presets\`);
+                            one of --preset, --config, --init-from is required
+  --config FILE             a model config JSON instead of a preset (required unless --preset or --init-from)
+  --data DIR                (required) a folder written by \`s2cpnet prepare\`; it needs a val split (model selection)
+  --out DIR                 run folder for checkpoints (last/, best/) and log.jsonl (default runs/<preset name>)
+  --batch-size N            images per optimiser step, each with all its captions (default 48, the paper's)
+  --micro-batch N           images per forward/backward pass; gradients accumulate up to --batch-size
+                            (default: the batch size)
+  --lr X                    Adam learning rate (default 1e-4)
+  --epochs N                most epochs (default 100; the plateau schedule usually stops earlier)
+  --seed N                  seed of weights, data order and dropout (default: the config's seed, 1 in the presets)
+  --time-budget MINUTES     stop after the epoch during which this many minutes have passed (default: no limit)
+  --lr-patience N           multiply the learning rate by --lr-factor after N epochs without a better val METEOR
+                            (default 5)
+  --lr-factor X             the factor of --lr-patience (default 0.2)
+  --stop-patience N         stop after N epochs without a better val METEOR (default 20)
+  --val-beam K              beam width of the per-epoch validation (default 1: greedy)
+  --val-max N               validate on at most N val images (default: all)
+  --encoder-weights DIR|FILE  ImageNet weights for the backbone: a TF.js layers folder (model.json), a Keras .h5 or
+                            a torchvision .safetensors (default: the config's encoderWeights; where to get them:
+                            the @s2cpnet/encoder README)
+  --allow-random-backbone   train a full-size backbone (ResNet50, MobileNetV1) from random weights on purpose;
+                            without it such a run with no --encoder-weights is refused (exit 2) (default off)
+  --init-from CHECKPOINT    fine-tune: start from a checkpoint folder or weights package (e.g.
+                            @s2cpnet/weights-ucm-mobilenet) with its config and vocabulary (default: off, fresh
+                            weights). Not with --preset/--config/--encoder-weights; --seed may change.
+  --extend-vocabulary       with --init-from: words and noun classes of --data that the checkpoint lacks are added
+                            after its own (their embedding, output and class rows start random). Default off: such
+                            words are refused, the message says how many and shows a few.
+  --feature-cache           cache backbone features on disk and train on them (needs freeze "all")
+                            (default: on when the encoder is fully frozen)
+  --no-feature-cache        never cache features
+  --keep-epochs             also keep the weights after every epoch N in OUT/epoch-N (for \`s2cpnet export\`
+                            averaging) (default off)
+  --resume                  continue the run in OUT from its newest complete checkpoint (OUT/last; log.jsonl is cut
+                            back to it) (default off)
+  --force                   start over in an OUT that holds a previous run: removes its log.jsonl, last/, best/,
+                            epoch-N/ and temp leftovers (keeps features/ and other files) (default off)
+  --json                    print the run summary as JSON on stdout (default off: one line)
+
+Without --resume or --force a non-empty OUT is refused (exit 2). One process per OUT: OUT/train.lock names the
+owner (a busy OUT: exit 2). SIGTERM (or Ctrl-C) saves OUT/last and stops (exit 130); a second one quits at once.`,
   async run(argv: string[], context: CommandContext) {
-    const { values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        preset: { type: 'string' },
-        config: { type: 'string' },
-        data: { type: 'string' },
-        out: { type: 'string' },
-        'batch-size': { type: 'string' },
-        'micro-batch': { type: 'string' },
-        lr: { type: 'string' },
-        epochs: { type: 'string' },
-        seed: { type: 'string' },
-        'time-budget': { type: 'string' },
-        'lr-patience': { type: 'string' },
-        'lr-factor': { type: 'string' },
-        'stop-patience': { type: 'string' },
-        'val-beam': { type: 'string' },
-        'val-max': { type: 'string' },
-        'encoder-weights': { type: 'string' },
-        'feature-cache': { type: 'boolean' },
-        'no-feature-cache': { type: 'boolean' },
-        resume: { type: 'boolean', default: false },
-        force: { type: 'boolean', default: false },
-        'keep-epochs': { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-      },
-    });
+    const { values } = parseArgs({ args: argv, strict: true, options: TRAIN_OPTIONS });
     if (!values.data) throw new ConfigError('--data', 'required: a folder written by `s2cpnet prepare`');
-    if (Boolean(values.preset) === Boolean(values.config)) throw new ConfigError('--preset/--config', `give exactly one of --preset NAME (${PRESET_NAMES.join(', ')}) or --config FILE`);
-    const config = values.config ? await readConfigFile(path.resolve(context.cwd, values.config)) : presetConfig(values.preset!);
+    const initFrom = values['init-from'];
+    if (initFrom) {
+      if (values.preset || values.config) throw new ConfigError('--init-from', 'the model is built from the checkpoint\'s own config: leave out --preset and --config');
+      if (values['encoder-weights']) throw new ConfigError('--init-from', 'the checkpoint holds the backbone\'s weights: leave out --encoder-weights');
+    } else {
+      if (values['extend-vocabulary']) throw new ConfigError('--extend-vocabulary', 'only applies with --init-from CHECKPOINT');
+      if (Boolean(values.preset) === Boolean(values.config)) throw new ConfigError('--preset/--config', `give exactly one of --preset NAME (${PRESET_NAMES.join(', ')}) or --config FILE (or --init-from CHECKPOINT)`);
+    }
     const seed = numberFlag(values.seed, '--seed', { integer: true });
-    if (seed !== undefined) config.seed = seed;
-    if (values['encoder-weights']) config.encoderWeights = { path: path.resolve(context.cwd, values['encoder-weights']) };
-    if (config.encoder.freeze === 'all' && !config.encoderWeights && !values.resume) {
-      context.stderr(
-        `train: warning: the ${config.name} preset freezes its backbone but no pretrained weights were given ` +
-          '(--encoder-weights DIR|FILE): the frozen backbone stays random\n',
-      );
+    let config: S2CPNetConfig | undefined;
+    if (!initFrom) {
+      config = values.config ? await readConfigFile(path.resolve(context.cwd, values.config)) : presetConfig(values.preset!);
+      if (seed !== undefined) config.seed = seed;
+      if (values['encoder-weights']) config.encoderWeights = { path: path.resolve(context.cwd, values['encoder-weights']) };
+      if (!config.encoderWeights && !values.resume && isPretrainedSizeBackbone(config.encoder)) {
+        if (!values['allow-random-backbone']) {
+          throw new ConfigError(
+            '--encoder-weights',
+            `the ${config.name} ${values.config ? 'config' : 'preset'} uses a full-size ${String(config.encoder.type)} backbone${config.encoder.freeze === 'all' ? ' (frozen)' : ''} ` +
+              'but no ImageNet weights were given, so it would start from random weights. Give --encoder-weights DIR|FILE ' +
+              '(where to get them: the @s2cpnet/encoder README, "Pretrained ImageNet weights"), or pass --allow-random-backbone to train it from scratch on purpose',
+          );
+        }
+      }
+      if (!config.encoderWeights && !values.resume && config.encoder.freeze === 'all') {
+        context.stderr(
+          `train: warning: the ${config.name} preset freezes its backbone but no pretrained weights were given ` +
+            '(--encoder-weights DIR|FILE): the frozen backbone stays random\n',
+        );
+      }
     }
     const info = await initBackend({ ...context.backend });
-    context.stderr(`train: backend ${info.backend} (${info.threads} thread${info.threads === 1 ? '' : 's'}), preset ${config.name}\n`);
+    const from = initFrom ? await loadCheckpoint(initFrom, { cwd: context.cwd }) : undefined;
+    if (from) {
+      config = { ...from.model.config };
+      if (seed !== undefined) config.seed = seed;
+    }
+    if (!config) throw new ConfigError('--preset/--config', 'required');
+    context.stderr(`train: backend ${info.backend} (${info.threads} thread${info.threads === 1 ? '' : 's'}), preset ${config.name}${from ? `, starting from ${from.dir}` : ''}\n`);
     const outDir = path.resolve(context.cwd, values.out ?? path.join('runs', config.name));
     const bar = new ProgressBar(context, 'train');
     // SIGTERM stops like Ctrl-C: last/ is saved and the run folder's lock released; a second SIGTERM quits at once.
@@ -134,6 +212,8 @@ export const trainCommand: Command = {
         resume: values.resume,
         force: values.force,
         keepEpochs: values['keep-epochs'],
+        initFrom: from,
+        extendVocabulary: values['extend-vocabulary'],
         signal: stop.signal,
         log: (line) => {
           bar.end();
@@ -147,6 +227,7 @@ export const trainCommand: Command = {
           ),
       });
     } finally {
+      from?.model.dispose();
       process.off('SIGTERM', onTerm);
       context.signal.removeEventListener('abort', onAbort);
     }

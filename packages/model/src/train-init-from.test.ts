@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { useBackend } from '@s2cpnet/core/testing';
+import { S2CPNetError } from '@s2cpnet/core';
+import { loadPreparedDataset, prepareDataset, writeSyntheticAerialSet } from '@s2cpnet/data';
+import { loadCheckpoint } from './checkpoint';
+import { train, type TrainOptions } from './train';
+import { tinyConfig } from './testing/tiny';
+
+// Fine-tuning from a checkpoint (`--init-from`) and the checks made before the first epoch.
+
+let root = '';
+let small = '';
+let large = '';
+let noVal = '';
+const MOVING = /moving_(mean|variance)/;
+
+beforeAll(async () => {
+  await useBackend('wasm');
+  root = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-init-from-'));
+  const set = await writeSyntheticAerialSet(path.join(root, 'synthetic'), { seed: 5, count: 30, size: 64 });
+  const prepare = (outDir: string, minFreq: number) =>
+    prepareDataset({ annotations: set.datasetFile, imagesDir: set.imagesDir, masksDir: set.masksDir, outDir, size: 64, minWordFreq: minFreq, minNounFreq: minFreq });
+  // Same images: a small vocabulary (frequent words and nouns only) and the full one.
+  small = path.join(root, 'small');
+  large = path.join(root, 'large');
+  await prepare(small, 8);
+  await prepare(large, 1);
+  const trainOnly = await writeSyntheticAerialSet(path.join(root, 'train-only'), { seed: 6, count: 12, size: 64, splits: { train: 1, val: 0, test: 0 } });
+  noVal = path.join(root, 'no-val');
+  await prepareDataset({ annotations: trainOnly.datasetFile, imagesDir: trainOnly.imagesDir, masksDir: trainOnly.masksDir, outDir: noVal, size: 64, minWordFreq: 1, minNounFreq: 1 });
+}, 180_000);
+
+afterAll(() => {
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+const common = (data: string, runDir: string): TrainOptions => ({
+  data,
+  runDir: path.join(root, runDir),
+  config: tinyConfig('s2cpnet', 3),
+  batchSize: 8,
+  learningRate: 2e-3,
+  maxEpochs: 1,
+  validation: { maxImages: 2 },
+});
+
+async function failure(options: TrainOptions): Promise<S2CPNetError> {
+  const error = await train(options).then(
+    (r) => {
+      r.model.dispose();
+      return new Error('train did not fail');
+    },
+    (e: unknown) => e,
+  );
+  if (!S2CPNetError.isInstance(error)) throw error;
+  return error;
+}
+
+describe('train: before the first epoch', () => {
+  it('an empty val split is an error naming the prepared folder, before any epoch', async () => {
+    const epochs: unknown[] = [];
+    const error = await failure({ ...common(noVal, 'no-val-run'), onEpoch: (e) => void epochs.push(e) });
+    expect(error.code).toBe('INPUT');
+    expect(error.message).toMatch(/no val images/);
+    expect(error.message).toContain(noVal);
+    expect(epochs).toHaveLength(0);
+  });
+});
+
+describe('train: initFrom (fine-tuning a checkpoint)', () => {
+  let checkpointDir = '';
+
+  beforeAll(async () => {
+    const first = await train(common(small, 'base'));
+    first.model.dispose();
+    checkpointDir = first.lastDir;
+  }, 120_000);
+
+  it('same data: the weights start as the checkpoint', async () => {
+    const from = await loadCheckpoint(checkpointDir);
+    // lr 0: one epoch leaves the weights as they were loaded (batch-norm statistics still move: not compared)
+    const result = await train({ ...common(small, 'same'), initFrom: from, learningRate: 0 });
+    const expected = from.model.namedWeights();
+    const got = new Map(result.model.namedWeights().map((w) => [w.path, w.variable]));
+    for (const { path: name, variable } of expected.filter((w) => !MOVING.test(w.path))) {
+      expect(Array.from(got.get(name)!.read().dataSync()), name).toEqual(Array.from(variable.read().dataSync()));
+    }
+    expect(result.prepared.vocabulary.wordList).toEqual(from.vocabulary.wordList);
+    result.model.dispose();
+    from.model.dispose();
+  }, 120_000);
+
+  it('new words or noun classes are refused, naming how many and a few, unless extendVocabulary', async () => {
+    const from = await loadCheckpoint(checkpointDir);
+    const largeVocabulary = (await loadPreparedDataset(large)).vocabulary;
+    const newWords = largeVocabulary.wordList.filter((w) => !from.vocabulary.has(w));
+    expect(newWords.length).toBeGreaterThan(0);
+    const refused = await failure({ ...common(large, 'refused'), initFrom: from });
+    expect(refused.code).toBe('CONFIG');
+    expect(refused.message).toContain(`${newWords.length} word${newWords.length === 1 ? '' : 's'} its vocabulary lacks`);
+    expect(refused.message).toContain(JSON.stringify(newWords[0]));
+    expect(refused.message).toMatch(/--extend-vocabulary/);
+
+    const lines: string[] = [];
+    const result = await train({ ...common(large, 'extended'), initFrom: from, extendVocabulary: true, learningRate: 0, log: (l) => void lines.push(l) });
+    // The checkpoint's ids first, unchanged; the new words after them.
+    expect(result.prepared.vocabulary.wordList).toEqual([...from.vocabulary.wordList, ...newWords]);
+    expect(result.prepared.categories.classes.slice(0, from.classNames.length)).toEqual(from.classNames);
+    expect(lines.join('\n')).toMatch(new RegExp(`${newWords.length} new words`));
+    const got = new Map(result.model.namedWeights().map((w) => [w.path, w.variable]));
+    let extended = 0;
+    for (const { path: name, variable } of from.model.namedWeights().filter((w) => !MOVING.test(w.path))) {
+      const now = got.get(name)!;
+      const oldShape = variable.shape as number[];
+      if (now.shape.every((d, i) => d === oldShape[i])) {
+        expect(Array.from(now.read().dataSync()), name).toEqual(Array.from(variable.read().dataSync()));
+      } else {
+        extended += 1;
+        const axis = now.shape.findIndex((d, i) => d !== oldShape[i]);
+        const kept = tf.slice(now.read(), oldShape.map(() => 0), oldShape);
+        expect(Array.from(kept.dataSync()), name).toEqual(Array.from(variable.read().dataSync()));
+        kept.dispose();
+        expect(now.shape[axis]).toBeGreaterThan(oldShape[axis]!);
+      }
+    }
+    expect(extended).toBeGreaterThan(0);
+    // A checkpoint of the fine-tuned run carries the extended vocabulary.
+    const saved = await loadCheckpoint(result.lastDir);
+    expect(saved.vocabulary.wordList).toEqual(result.prepared.vocabulary.wordList);
+    saved.model.dispose();
+    result.model.dispose();
+    from.model.dispose();
+  }, 180_000);
+});
