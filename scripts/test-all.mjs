@@ -39,6 +39,7 @@ countStep('build all packages', npx, ['nx', 'run-many', '-t', 'build', '--output
 countStep('typecheck', npx, ['nx', 'run-many', '-t', 'typecheck', '--outputStyle=static', ...nxCache]);
 countStep('lint (publint)', npx, ['nx', 'run-many', '-t', 'lint', '--outputStyle=static', ...nxCache]);
 countStep('module boundaries', 'node', ['scripts/check-boundaries.mjs']);
+countStep('API docs build without a warning (typedoc, packages mode)', npx, ['typedoc', '--emit', 'none', '--treatWarningsAsErrors']);
 countStep('no absolute paths of a machine in tracked files', 'node', ['scripts/check-absolute-paths.mjs']);
 countStep('metrics: the shipped WordNet 3.0 data rebuilds byte for byte from the WordNet 3.0 files', 'node', ['scripts/build-wordnet.mjs', '--check'], { cwd: path.join(root, 'packages', 'metrics') });
 countStep('README commands: npx s2cpnet is this checkout\'s CLI; every verb and flag shown exists', 'node', ['scripts/check-readme-commands.mjs']);

@@ -11,7 +11,8 @@ export interface StoredTensor {
   values: Float32Array;
 }
 
-interface ManifestEntry {
+/** One tensor of a `weights.json` manifest: where its bytes lie in the `.bin` file and how they are stored. */
+export interface ManifestEntry {
   name: string;
   shape: number[];
   /**
