@@ -4,11 +4,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '@s2cpnet/core/testing';
-import { S2CPNetError } from '@s2cpnet/core';
 import { loadPreparedDataset, prepareDataset, writeSyntheticAerialSet } from '@s2cpnet/data';
 import { loadCheckpoint } from './checkpoint';
 import { train, type TrainOptions } from './train';
 import { tinyConfig } from './testing/tiny';
+import { trainFailure } from './train.test-util';
 
 // Fine-tuning from a checkpoint (`--init-from`) and the checks made before the first epoch.
 
@@ -48,17 +48,7 @@ const common = (data: string, runDir: string): TrainOptions => ({
   validation: { maxImages: 2 },
 });
 
-async function failure(options: TrainOptions): Promise<S2CPNetError> {
-  const error = await train(options).then(
-    (r) => {
-      r.model.dispose();
-      return new Error('train did not fail');
-    },
-    (e: unknown) => e,
-  );
-  if (!S2CPNetError.isInstance(error)) throw error;
-  return error;
-}
+const failure = trainFailure;
 
 describe('train: before the first epoch', () => {
   it('an empty val split is an error naming the prepared folder, before any epoch', async () => {

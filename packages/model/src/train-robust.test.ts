@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { useBackend } from '@s2cpnet/core/testing';
-import { S2CPNetError } from '@s2cpnet/core';
 import { train, type TrainOptions } from './train';
 import { tinyConfig, tinyPreparedDataset } from './testing/tiny';
+import { trainFailure } from './train.test-util';
 
 // Reliability of a run folder: refusing to clobber a finished run, one process per folder, and a log and
 // checkpoints that always agree after a crash (states a `kill -9` can leave are built on disk here).
@@ -43,17 +43,7 @@ async function run(options: Partial<TrainOptions> & { runDir: string }) {
   return { result, lines, weights };
 }
 
-async function failure(options: Partial<TrainOptions> & { runDir: string }): Promise<S2CPNetError> {
-  const error = await train({ ...common(), ...options } as TrainOptions).then(
-    (r) => {
-      r.model.dispose();
-      return new Error('train did not fail');
-    },
-    (e: unknown) => e,
-  );
-  if (!S2CPNetError.isInstance(error)) throw error;
-  return error;
-}
+const failure = (options: Partial<TrainOptions> & { runDir: string }) => trainFailure({ ...common(), ...options } as TrainOptions);
 
 const logEpochs = async (runDir: string) =>
   (await fsp.readFile(path.join(runDir, 'log.jsonl'), 'utf8'))
