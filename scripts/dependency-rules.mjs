@@ -3,6 +3,8 @@
 //   1. no dependency range without an upper bound (`latest`, `*`, `x`, `""`, a dist-tag, `>=1.2` alone, a URL or git
 //      reference): such a range picks up the next major release on a user's machine, which is how a `tar: "latest"`
 //      deep in @s2cpnet/metrics' tree broke every install when tar 8 came out;
+//      (an optional peer dependency is exempt: npm never installs it for that range, and whoever does install it
+//      declares their own range, which is checked where it is declared);
 //   2. no install-time script (preinstall, install, postinstall, or an implicit `node-gyp rebuild` from a
 //      binding.gyp), except the packages in INSTALL_SCRIPT_ALLOW_LIST, each with the reason it is safe offline.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -15,6 +17,10 @@ import * as path from 'node:path';
  */
 export const INSTALL_SCRIPT_ALLOW_LIST = new Map([
   ['sharp', 'install: `node install/check.js` verifies the prebuilt @img/sharp-* binary that npm installed from the registry; no download'],
+  [
+    'msgpackr-extract',
+    "install: `node-gyp-build-optional-packages` loads the prebuilt @msgpackr-extract/* binary that npm installed from the registry; no download; it is an optional dependency of msgpackr (bullmq's encoder), so where it fails npm drops it and msgpackr runs in JavaScript",
+  ],
 ]);
 
 const LIFECYCLE_SCRIPTS = ['preinstall', 'install', 'postinstall'];
@@ -77,6 +83,7 @@ export function packageProblems(pkg, where, { hasBindingGyp = false } = {}) {
   const name = `${pkg.name}@${pkg.version} (${where})`;
   for (const field of ['dependencies', 'optionalDependencies', 'peerDependencies']) {
     for (const [dep, range] of Object.entries(pkg[field] ?? {})) {
+      if (field === 'peerDependencies' && pkg.peerDependenciesMeta?.[dep]?.optional === true) continue;
       const reason = unboundedRange(range);
       if (reason) problems.push(`${name}: ${field}.${dep}: ${reason}`);
     }

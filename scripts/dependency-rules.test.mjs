@@ -48,3 +48,15 @@ test('checkInstalledTree walks scoped and nested node_modules', () => {
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test("an optional peer's range is not checked (npm does not install it for that range); a required peer's is", () => {
+  const bullmq = { name: 'bullmq', version: '6.7.6', peerDependencies: { ioredis: '>=5.0.0', pg: '>=8.0.0' }, peerDependenciesMeta: { ioredis: { optional: true }, pg: { optional: true } } };
+  assert.deepEqual(packageProblems(bullmq, 'x'), []);
+  const required = { ...bullmq, peerDependenciesMeta: { pg: { optional: true } } };
+  assert.deepEqual(packageProblems(required, 'x'), ['bullmq@6.7.6 (x): peerDependencies.ioredis: ">=5.0.0" has a lower bound and no upper bound']);
+});
+
+test("msgpackr-extract's install script is allowed (it loads a prebuilt binary from the registry); another package's is not", () => {
+  assert.deepEqual(packageProblems({ name: 'msgpackr-extract', version: '3.0.7', scripts: { install: 'node-gyp-build-optional-packages' } }, 'x'), []);
+  assert.equal(packageProblems({ name: 'msgpackr-extract-fork', version: '3.0.7', scripts: { install: 'node-gyp-build-optional-packages' } }, 'x').length, 1);
+});

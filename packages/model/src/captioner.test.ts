@@ -40,7 +40,7 @@ afterAll(() => {
 });
 
 describe('loadCaptioner', () => {
-  it('captions a file path, encoded bytes and a tensor alike, reports loading progress, and leaks no tensor', async () => {
+  it('captions a file path, encoded bytes, a tensor and a decoded RgbImage alike, reports loading progress, and leaks no tensor', async () => {
     const stages: string[] = [];
     const captioner = await loadCaptioner(checkpoint, { cacheDir: false, onProgress: (p) => stages.push(p.stage) });
     expect(stages).toEqual(['backend', 'checkpoint', 'ready']);
@@ -50,7 +50,7 @@ describe('loadCaptioner', () => {
     const tensor = tf.tensor3d(decoded.data, [decoded.height, decoded.width, 3], 'int32');
     await captioner.caption(tensor); // first call: layers cache their constant tensors
     const before = tf.memory().numTensors;
-    const [fromFile, fromBytes, fromTensor] = await captioner.caption([image, readFileSync(image), tensor]);
+    const [fromFile, fromBytes, fromTensor, fromImage] = await captioner.caption([image, readFileSync(image), tensor, decoded]);
     expect(tf.memory().numTensors).toBe(before);
     tensor.dispose();
     expect(fromFile!.file).toBe(image);
@@ -58,6 +58,8 @@ describe('loadCaptioner', () => {
     expect(fromBytes!.file).toBeUndefined();
     expect(fromBytes!.caption).toBe(fromFile!.caption);
     expect(fromTensor!.caption).toBe(fromFile!.caption);
+    expect(fromImage).toEqual({ ...fromFile, file: undefined });
+    await expect(captioner.caption({ width: 3, height: 2, data: new Uint8Array(17) })).rejects.toThrow('expected 3x2x3 = 18 bytes of RGB data, found 17');
     for (const c of fromFile!.categories) expect(Object.keys(c).sort()).toEqual(['name', 'probability']);
     expect(fromFile!.attention).toBeUndefined();
     const single = await captioner.caption(image);

@@ -137,8 +137,11 @@ export async function recordedMaskSize(checkpoint: Pick<LoadedCheckpoint, 'train
   return DEFAULT_WORKING_SIZE;
 }
 
-/** What `caption` accepts: an image file path, the bytes of an encoded image (PNG/JPEG/TIFF), or an `[H, W, 3]` tensor of 0..255 values. */
-export type CaptionerInput = string | Uint8Array | tf.Tensor3D;
+/**
+ * What `caption` accepts: an image file path, the bytes of an encoded image (PNG/JPEG/TIFF), an `[H, W, 3]` tensor of
+ * 0..255 values, or a decoded `RgbImage` (`{ width, height, data }`, 8-bit RGB, row-major; a tile of a scene).
+ */
+export type CaptionerInput = string | Uint8Array | tf.Tensor3D | RgbImage;
 
 /** One captioned image. */
 export interface CaptionerResult {
@@ -356,8 +359,14 @@ export function createCaptioner(checkpoint: LoadedCheckpoint, options: CreateCap
     } else if (input instanceof tf.Tensor) {
       name = `<tensor #${index}>`;
       image = await tensorToImage(input, name);
+    } else if (isRgbImage(input)) {
+      name = `<image #${index}>`;
+      if (input.data.length !== input.width * input.height * 3) {
+        throw new InputError(`expected ${input.width}x${input.height}x3 = ${input.width * input.height * 3} bytes of RGB data, found ${input.data.length}`, { file: name });
+      }
+      image = input;
     } else {
-      throw new InputError(`caption: input ${index}: expected a file path, a Uint8Array/Buffer of an encoded image, or an [H, W, 3] tensor, found ${typeof input}`);
+      throw new InputError(`caption: input ${index}: expected a file path, a Uint8Array/Buffer of an encoded image, an [H, W, 3] tensor or an RgbImage, found ${typeof input}`);
     }
     checkSize(image, name);
     let maskView: RgbImage | null = null;
@@ -457,6 +466,11 @@ export function createCaptioner(checkpoint: LoadedCheckpoint, options: CreateCap
       model.dispose();
     },
   };
+}
+
+function isRgbImage(value: unknown): value is RgbImage {
+  const v = value as Partial<RgbImage> | null;
+  return typeof v === 'object' && v !== null && Number.isInteger(v.width) && Number.isInteger(v.height) && (v.width as number) > 0 && (v.height as number) > 0 && v.data instanceof Uint8Array;
 }
 
 function positiveInteger(value: number | undefined, name: string, fallback: number): number {
