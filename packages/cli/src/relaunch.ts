@@ -5,7 +5,7 @@ import { requestedThreads, wasmThreadsPreloaded } from './backend';
 import { takeGlobalFlags } from './main';
 
 /** Commands that compute with TensorFlow.js (the others never start a backend). */
-const TFJS_COMMANDS = new Set(['demo', 'prepare', 'train', 'evaluate', 'caption', 'bench', 'doctor']);
+const TFJS_COMMANDS = new Set(['demo', 'prepare', 'train', 'evaluate', 'caption', 'bench', 'doctor', 'worker']);
 
 /** Set in the relaunched child, so a child whose preload did not take never relaunches again. */
 const RELAUNCHED = 'S2CPNET_RELAUNCHED';

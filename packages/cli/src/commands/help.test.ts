@@ -9,6 +9,9 @@ import { EXPORT_OPTIONS } from './export';
 import { BENCH_OPTIONS } from './bench';
 import { DOCTOR_OPTIONS } from './doctor';
 import { DEMO_OPTIONS } from './demo';
+import { CAPTION_SCENE_OPTIONS } from './caption-scene';
+import { QUEUE_OPTIONS } from './queue';
+import { WORKER_OPTIONS } from './worker';
 
 // Every `--help` lists every option its parser accepts, and says the default of each option that takes a value.
 // (`caption` has its own owner and test.)
@@ -23,6 +26,9 @@ const PARSERS: Record<string, Record<string, { type: 'string' | 'boolean'; defau
   bench: BENCH_OPTIONS,
   doctor: DOCTOR_OPTIONS,
   demo: DEMO_OPTIONS,
+  'caption-scene': CAPTION_SCENE_OPTIONS,
+  queue: QUEUE_OPTIONS,
+  worker: WORKER_OPTIONS,
 };
 
 /** The help text of one option: its line and the indented lines that continue it, up to the next option. */
@@ -42,12 +48,14 @@ describe('--help of every command', () => {
   it.each(Object.keys(PARSERS))('%s --help lists every option with its default', async (name) => {
     const { code, out } = await runCli([name, '--help'], process.cwd());
     expect(code).toBe(0);
-    expect(out).toMatch(/Options:/);
+    expect(out).toMatch(/Options( \(default in brackets\))?:/);
     for (const [flag, spec] of Object.entries(PARSERS[name]!)) {
       const entry = entryOf(out, flag);
       expect(entry, `${name} --help: --${flag}`).not.toBeNull();
-      // An option that takes a value says its default, or that it is required.
-      if (spec.type === 'string') expect(entry, `${name} --help: the default of --${flag}`).toMatch(/default|required/);
+      // An option that takes a value says its default, or that it is required (in words, or in brackets where the
+      // help says "default in brackets").
+      const said = /Options \(default in brackets\):/.test(out) ? /\[[^\]]+\]/ : /default|required/;
+      if (spec.type === 'string') expect(entry, `${name} --help: the default of --${flag}`).toMatch(said);
     }
   });
 });
