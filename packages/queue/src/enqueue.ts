@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { ConfigError, InterruptedError } from '@s2cpnet/core';
 import { openQueue, type QueueTarget } from './connection';
 import { listImageFolder, readImageList } from './images';
-import { batchJobId, IMAGES_JOB, JOB_ATTEMPTS, JOB_BACKOFF_MS, type ImagesJobData } from './jobs';
+import { batchJobId, IMAGES_JOB, JOB_ATTEMPTS, JOB_BACKOFF_MS, SCENE_JOB, type CaptionJobData, type ImagesJobData, type SceneJobData } from './jobs';
+import { normalizeSceneSettings, planScene, sceneBatchJobId, type SceneJobSettings } from './scene-jobs';
 
 export interface EnqueueOptions extends QueueTarget {
   /** A folder of images (sorted by name, as `s2cpnet caption` takes them). */
@@ -14,9 +15,14 @@ export interface EnqueueOptions extends QueueTarget {
   list?: string;
   /** Image paths given directly (relative to `cwd`). */
   files?: readonly string[];
-  /** A scene file to tile (not available yet). */
+  /**
+   * A GeoTIFF/COG scene: its tiles (planned as `caption-scene` plans them, with `sceneSettings`) are the items,
+   * named `<scene>#<x0>,<y0>,<x1>,<y1>`; export can then write GeoJSON.
+   */
   scene?: string;
-  /** Images per job. Default 64. */
+  /** How the scene is read and cut (tile, overlap, gsd, bands, sourceCrs, nodata, maxNodata). */
+  sceneSettings?: SceneJobSettings;
+  /** Images (or scene tiles) per job. Default 64. */
   batch?: number;
   /** Relative paths are resolved against this. Default `process.cwd()`. */
   cwd?: string;
@@ -69,25 +75,51 @@ export async function enqueue(options: EnqueueOptions): Promise<EnqueueSummary> 
   if (sources !== 1) throw new ConfigError('images/list/scene', `give exactly one of images (a folder), list (a file of paths), files or scene, found ${sources}`);
   const batch = options.batch ?? 64;
   if (!Number.isInteger(batch) || batch < 1) throw new ConfigError('batch', `expected a positive integer, found ${JSON.stringify(options.batch)}`);
-  if (options.scene !== undefined) {
-    throw new ConfigError('scene', 'scene jobs are not available yet: they wait for @s2cpnet/scene (tiling a GeoTIFF); enqueue image files with images or list for now');
-  }
+  if (options.sceneSettings !== undefined && options.scene === undefined) throw new ConfigError('sceneSettings', 'only used with scene');
   const cwd = options.cwd ?? process.cwd();
-  const given = options.images !== undefined ? await listImageFolder(path.resolve(cwd, options.images), { recursive: options.recursive }) : options.list !== undefined ? await readImageList(path.resolve(cwd, options.list)) : options.files!.map((f) => path.resolve(cwd, f));
-  const files = [...new Set(given)];
-  const batches: string[][] = [];
-  for (let i = 0; i < files.length; i += batch) batches.push(files.slice(i, i + batch));
+  /** The items of each batch (the names export lists) and the job that captions them. */
+  const batches: { items: string[]; jobId: string; name: string; data: CaptionJobData }[] = [];
+  let sceneEntries: { file: string; scene: string; tiles: [string, string][] } | null = null;
+  let files: string[];
+  if (options.scene !== undefined) {
+    const sceneFile = path.resolve(cwd, options.scene);
+    const settings = normalizeSceneSettings(options.sceneSettings ?? {});
+    const planned = await planScene(sceneFile, settings, options.signal);
+    files = planned.tiles.map((t) => t.key);
+    sceneEntries = {
+      file: sceneFile,
+      scene: JSON.stringify(planned.scene),
+      tiles: planned.tiles.map((t) => [t.key, JSON.stringify({ scene: t.scene, index: t.index, row: t.row, col: t.col, window: t.window, polygon: t.polygon })]),
+    };
+    for (let i = 0; i < planned.tiles.length; i += batch) {
+      const tiles = planned.tiles.slice(i, i + batch).map((t) => ({ key: t.key, index: t.index, readWindow: t.readWindow }));
+      const data: SceneJobData = { kind: 'scene', scene: sceneFile, tiles, settings };
+      batches.push({ items: tiles.map((t) => t.key), jobId: sceneBatchJobId(sceneFile, settings, tiles), name: SCENE_JOB, data });
+    }
+  } else {
+    const given = options.images !== undefined ? await listImageFolder(path.resolve(cwd, options.images), { recursive: options.recursive }) : options.list !== undefined ? await readImageList(path.resolve(cwd, options.list)) : options.files!.map((f) => path.resolve(cwd, f));
+    files = [...new Set(given)];
+    for (let i = 0; i < files.length; i += batch) {
+      const items = files.slice(i, i + batch);
+      const data: ImagesJobData = { kind: 'images', files: items };
+      batches.push({ items, jobId: batchJobId(items), name: IMAGES_JOB, data });
+    }
+  }
 
   const opened = await openQueue(options);
   const summary: EnqueueSummary = { queue: options.queue, images: files.length, batches: batches.length, added: 0, existing: 0, retried: 0, newImages: 0 };
   try {
     await opened.client.set(opened.keys.created, String(Date.now()), 'NX');
+    if (sceneEntries) {
+      // The scene's description and every tile's outline, before any job can finish (export reads them).
+      await opened.client.hset(opened.keys.scenes, sceneEntries.file, sceneEntries.scene);
+      for (let i = 0; i < sceneEntries.tiles.length; i += 1000) await opened.client.hset(opened.keys.sceneTiles, Object.fromEntries(sceneEntries.tiles.slice(i, i + 1000)));
+    }
     for (let b = 0; b < batches.length; b++) {
       if (options.signal?.aborted) throw new InterruptedError(`enqueue interrupted after ${b} of ${batches.length} batches; run it again to add the rest (nothing is added twice)`);
-      const filesOfBatch = batches[b]!;
+      const { items, jobId, name, data } = batches[b]!;
       // The paths first, then the job: a crash in between is repaired by running the same enqueue again.
-      summary.newImages += Number(await opened.client.eval(REGISTER_SCRIPT, 2, opened.keys.imageSet, opened.keys.images, ...filesOfBatch));
-      const jobId = batchJobId(filesOfBatch);
+      summary.newImages += Number(await opened.client.eval(REGISTER_SCRIPT, 2, opened.keys.imageSet, opened.keys.images, ...items));
       const existing = await opened.queue.getJob(jobId);
       if (existing) {
         if ((await existing.getState()) === 'failed') {
@@ -95,8 +127,7 @@ export async function enqueue(options: EnqueueOptions): Promise<EnqueueSummary> 
           summary.retried++;
         } else summary.existing++;
       } else {
-        const data: ImagesJobData = { kind: 'images', files: filesOfBatch };
-        await opened.queue.add(IMAGES_JOB, data, {
+        await opened.queue.add(name, data, {
           jobId,
           attempts: JOB_ATTEMPTS,
           backoff: { type: 'exponential', delay: JOB_BACKOFF_MS },

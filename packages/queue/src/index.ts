@@ -16,9 +16,20 @@ export { parseRedisUrl, connectRedis, defaultRedisUrl, redisOptions, type RedisC
 export { checkQueueName, queueKeys, resultsKey } from './keys';
 export { checkpointId, captionerId, type CaptionSettings } from './checkpoint-id';
 export { listImageFolder, readImageList, IMAGE_EXTENSIONS } from './images';
-export { batchJobId, IMAGES_JOB, JOB_ATTEMPTS, JOB_BACKOFF_MS, type BatchResult, type CaptionJobData, type ImagesJobData, type SceneJobData } from './jobs';
+export { batchJobId, IMAGES_JOB, SCENE_JOB, JOB_ATTEMPTS, JOB_BACKOFF_MS, type BatchResult, type CaptionJobData, type ImagesJobData, type SceneJobData } from './jobs';
 export type { QueueTarget, RedisTarget } from './connection';
 export { enqueue, type EnqueueOptions, type EnqueueSummary } from './enqueue';
 export { runWorker, roundProbability, type RunWorkerOptions, type WorkerSummary, type QueueBinding, type StoredResult } from './worker';
 export { queueStatus, type QueueStatus } from './status';
-export { exportResults, type ExportOptions, type ExportResult, type ExportedRecord, type ExportedCaption, type ExportedFailure } from './export';
+export {
+  normalizeSceneSettings,
+  planScene,
+  sceneTileKey,
+  sceneBatchJobId,
+  tileContentHash,
+  type SceneJobSettings,
+  type SceneJobTile,
+  type StoredScene,
+  type StoredSceneTile,
+} from './scene-jobs';
+export { exportResults, exportGeoJSON, type GeoJsonExportResult, type ExportOptions, type ExportResult, type ExportedRecord, type ExportedCaption, type ExportedFailure } from './export';

@@ -1,5 +1,6 @@
 /** What a job holds. One BullMQ job is one batch of work. */
 import { createHash } from 'node:crypto';
+import type { SceneJobSettings, SceneJobTile } from './scene-jobs';
 
 /** A batch of image files (absolute paths, the same on every worker machine). */
 export interface ImagesJobData {
@@ -7,15 +8,15 @@ export interface ImagesJobData {
   files: string[];
 }
 
-/** A batch of tiles of one scene (planned; see the package README). */
+/** A batch of tiles of one scene (absolute path, the same on every worker machine). */
 export interface SceneJobData {
   kind: 'scene';
   /** Absolute path of the scene file. */
   scene: string;
-  /** Pixel windows `[x0, y0, x1, y1]` of the tiles in this batch. */
-  tiles: [number, number, number, number][];
-  /** The tiling settings the tiles were planned with (tile, overlap, gsd, bands). */
-  settings: Record<string, unknown>;
+  /** The tiles of this batch: item key, plan index and the pixel window to read. */
+  tiles: SceneJobTile[];
+  /** How the scene is read and cut (tile, overlap, gsd, bands, CRS, nodata), with defaults filled in. */
+  settings: SceneJobSettings;
 }
 
 export type CaptionJobData = ImagesJobData | SceneJobData;
@@ -32,6 +33,8 @@ export interface BatchResult {
 
 /** BullMQ job name of image batches. */
 export const IMAGES_JOB = 'images';
+/** BullMQ job name of scene tile batches. */
+export const SCENE_JOB = 'scene';
 
 /**
  * The job id of a batch: `images-` and the first 32 hex digits of the sha256 of its paths, one per line. The same

@@ -28,6 +28,10 @@ export function queueKeys(queue: string) {
     failures: `${base}:failures`,
     /** STRING: JSON of the captioner the queue is bound to (checkpoint id and settings), set by the first worker. */
     captioner: `${base}:captioner`,
+    /** HASH tile key -> JSON StoredSceneTile (scene, index, row, col, window, WGS84 outline), for scene jobs. */
+    sceneTiles: `${base}:scene-tiles`,
+    /** HASH scene path -> JSON StoredScene (its description, plan and settings), for scene jobs. */
+    scenes: `${base}:scenes`,
     /** STRING: time (ms) of the first enqueue. */
     created: `${base}:created`,
   };

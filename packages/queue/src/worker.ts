@@ -8,7 +8,9 @@ import { ConfigError } from '@s2cpnet/core';
 import { loadCaptioner, type Captioner, type CaptionerLoadProgress } from '@s2cpnet/model';
 import { captionerId, checkpointId, type CaptionSettings } from './checkpoint-id';
 import { resolveConnection, type QueueTarget } from './connection';
-import type { BatchResult, CaptionJobData } from './jobs';
+import type { BatchResult, CaptionJobData, SceneJobData } from './jobs';
+import { openSceneWith, tileContentHash } from './scene-jobs';
+import type { Scene } from '@s2cpnet/scene';
 import { checkQueueName, queueKeys, resultsKey } from './keys';
 import { connectRedis, redisOptions } from './redis';
 
@@ -144,6 +146,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerSummar
 
   let captioner: Captioner | null = null;
   let worker: Worker | null = null;
+  let closeScenes = async () => undefined as void;
   const counter = new Queue(name, { connection: client });
   counter.on('error', () => undefined);
   try {
@@ -173,9 +176,87 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerSummar
     const totals = { batches: 0, captioned: 0, cached: 0, failed: 0 };
     const neverAborted = new AbortController().signal;
     let running = 0;
+    // Scenes stay open while the worker runs (one per file and settings); closed when it stops.
+    const scenes = new Map<string, Promise<Scene>>();
+    closeScenes = async () => {
+      for (const opening of scenes.values()) await opening.then((scene) => scene.close()).catch(() => undefined);
+      scenes.clear();
+    };
+    const sceneOf = (data: SceneJobData): Promise<Scene> => {
+      const id = `${data.scene}\n${JSON.stringify(data.settings)}`;
+      let opening = scenes.get(id);
+      if (!opening) {
+        opening = openSceneWith(data.scene, data.settings);
+        opening.catch(() => scenes.delete(id));
+        scenes.set(id, opening);
+      }
+      return opening;
+    };
+
+    /** A batch of scene tiles: read each window as caption-scene reads it, skip mostly-nodata tiles, caption the rest. */
+    const processSceneBatch = async (job: Job<CaptionJobData, BatchResult>, data: SceneJobData, token?: string): Promise<BatchResult> => {
+      const started = Date.now();
+      options.onBatchStart?.(String(job.id), data.tiles.length);
+      log(`batch ${job.id} started (${data.tiles.length} tiles of ${data.scene}, attempt ${job.attemptsMade + 1})`);
+      // A scene that cannot be opened fails the batch (retried, then failed), as any other error outside one tile.
+      const scene = await sceneOf(data);
+      const tileSize = data.settings.tile ?? 256;
+      const maxNodata = data.settings.maxNodata ?? 0.5;
+      const step = Math.max(1, options.batchSize ?? 8);
+      let captioned = 0;
+      let cachedCount = 0;
+      let failed = 0;
+      for (let from = 0; from < data.tiles.length; from += step) {
+        const chunk = data.tiles.slice(from, from + step);
+        const read: { key: string; hash: string; image: { width: number; height: number; data: Uint8Array } }[] = [];
+        for (const tile of chunk) {
+          const image = await scene.readWindow(tile.readWindow, tileSize, tileSize);
+          if (image.nodataFraction > maxNodata) {
+            const error = `skipped: ${(image.nodataFraction * 100).toFixed(1)} % of the tile is nodata (more than max nodata ${maxNodata})`;
+            await client.hset(keys.failures, tile.key, JSON.stringify({ error, skipped: 'nodata', nodataFraction: image.nodataFraction, at: Date.now() }));
+            failed++;
+            continue;
+          }
+          read.push({ key: tile.key, hash: tileContentHash(image), image: { width: image.width, height: image.height, data: image.data } });
+        }
+        if (read.length > 0) await client.hset(keys.contentHash, Object.fromEntries(read.map((r) => [r.key, r.hash])));
+        const stored = read.length > 0 ? await client.hmget(results, ...read.map((r) => r.hash)) : [];
+        const todo = read.filter((_, i) => stored[i] === null);
+        const cachedKeys = read.filter((_, i) => stored[i] !== null).map((r) => r.key);
+        if (cachedKeys.length > 0) {
+          const now = Date.now();
+          const multi = client.multi();
+          for (const key of cachedKeys) multi.zadd(keys.done, 'NX', now, key).hdel(keys.failures, key);
+          await multi.exec();
+          cachedCount += cachedKeys.length;
+        }
+        if (todo.length > 0) {
+          const captions = await active.caption(todo.map((r) => r.image));
+          const multi = client.multi();
+          captions.forEach((result, i) => {
+            const record: StoredResult = { caption: result.caption, categories: result.categories.map((c) => ({ name: c.name, probability: roundProbability(c.probability) })) };
+            multi.hsetnx(results, todo[i]!.hash, JSON.stringify(record)).zadd(keys.done, 'NX', Date.now(), todo[i]!.key).hdel(keys.failures, todo[i]!.key);
+          });
+          await multi.exec();
+          captioned += todo.length;
+        }
+        // tfjs ran synchronously: extend the lock after every pass, not only on BullMQ's timer.
+        if (token) await job.extendLock(token, lockMs).catch((error: Error) => log(`batch ${job.id}: could not extend its lock: ${error.message}`));
+        await job.updateProgress({ done: Math.min(from + step, data.tiles.length), total: data.tiles.length }).catch(() => undefined);
+      }
+      const seconds = (Date.now() - started) / 1000;
+      totals.batches++;
+      totals.captioned += captioned;
+      totals.cached += cachedCount;
+      totals.failed += failed;
+      log(`batch ${job.id} done: ${captioned} tiles captioned, ${cachedCount} already stored, ${failed} skipped (nodata), in ${seconds.toFixed(1)} s`);
+      return { captioned, cached: cachedCount, failed };
+    };
+
     const processBatch = async (job: Job<CaptionJobData, BatchResult>, token?: string): Promise<BatchResult> => {
       const data = job.data;
-      if (data.kind !== 'images') throw new ConfigError('job', `job ${job.id}: ${data.kind} jobs are not supported by this worker yet`);
+      if (data.kind === 'scene') return processSceneBatch(job, data, token);
+      if (data.kind !== 'images') throw new ConfigError('job', `job ${job.id}: unknown job kind ${JSON.stringify((data as { kind?: unknown }).kind)} (a newer @s2cpnet/queue enqueued it?)`);
       const started = Date.now();
       options.onBatchStart?.(String(job.id), data.files.length);
       log(`batch ${job.id} started (${data.files.length} images, attempt ${job.attemptsMade + 1})`);
@@ -302,6 +383,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerSummar
     return { ...totals, seconds: (Date.now() - started) / 1000, stopped, binding };
   } finally {
     if (worker) await worker.close().catch(() => undefined);
+    await closeScenes();
     await counter.close().catch(() => undefined);
     captioner?.dispose();
     client.disconnect();

@@ -11,11 +11,8 @@ import { numberFlag } from './train';
 
 const CACHE_HINT = 'set --cache-dir DIR or S2CPNET_CACHE_DIR to a writable folder';
 
-/** The options `caption-scene` accepts (every one is listed by its `--help`). */
-export const CAPTION_SCENE_OPTIONS = {
-  checkpoint: { type: 'string' },
-  out: { type: 'string' },
-  report: { type: 'string' },
+/** The flags that say how a scene is read and cut, shared by `caption-scene` and `queue add --scene`. */
+export const SCENE_FLAGS = {
   tile: { type: 'string' },
   overlap: { type: 'string' },
   gsd: { type: 'string' },
@@ -23,6 +20,34 @@ export const CAPTION_SCENE_OPTIONS = {
   'source-crs': { type: 'string' },
   nodata: { type: 'string' },
   'max-nodata': { type: 'string' },
+} as const;
+
+/** Reads the `SCENE_FLAGS` values, with their defaults (tile 256, no overlap, the scene's own GSD, max nodata 0.5). */
+export function sceneFlags(values: { tile?: string; overlap?: string; gsd?: string; bands?: string; 'source-crs'?: string; nodata?: string; 'max-nodata'?: string }) {
+  const tile = numberFlag(values.tile, '--tile', { integer: true, min: 8 }) ?? 256;
+  const overlap = numberFlag(values.overlap, '--overlap', { integer: true, min: 0 }) ?? 0;
+  const gsd = numberFlag(values.gsd, '--gsd');
+  if (gsd !== undefined && !(gsd > 0)) throw new ConfigError('--gsd', `expected a positive number of metres per pixel, found ${values.gsd}`);
+  const nodata = values.nodata === undefined ? undefined : values.nodata.trim().toLowerCase() === 'nan' ? Number.NaN : numberFlag(values.nodata, '--nodata');
+  const maxNodata = numberFlag(values['max-nodata'], '--max-nodata', { min: 0 }) ?? 0.5;
+  if (maxNodata > 1) throw new ConfigError('--max-nodata', `expected a share from 0 to 1, found ${values['max-nodata']}`);
+  let bands: number[] | undefined;
+  if (values.bands !== undefined) {
+    bands = values.bands.split(',').map((b) => {
+      const n = Number(b.trim());
+      if (!Number.isInteger(n) || n < 1) throw new ConfigError('--bands', `expected 1-based band numbers separated by commas (e.g. 4,3,2), found ${JSON.stringify(values.bands)}`);
+      return n;
+    });
+  }
+  return { tile, overlap, gsd, nodata, maxNodata, bands, sourceCrs: values['source-crs'] };
+}
+
+/** The options `caption-scene` accepts (every one is listed by its `--help`). */
+export const CAPTION_SCENE_OPTIONS = {
+  checkpoint: { type: 'string' },
+  out: { type: 'string' },
+  report: { type: 'string' },
+  ...SCENE_FLAGS,
   limit: { type: 'string' },
   'mask-size': { type: 'string' },
   'cache-dir': { type: 'string' },
@@ -79,23 +104,9 @@ export const captionSceneCommand: Command = {
     if (!format) throw new ConfigError('--out', `expected a .geojson, .json or .csv file name, found ${JSON.stringify(values.out)}`);
     if (values.report && !/\.html?$/i.test(values.report)) throw new ConfigError('--report', `expected an .html file name, found ${JSON.stringify(values.report)}`);
     const decoding = decodingFlags(values);
-    const tile = numberFlag(values.tile, '--tile', { integer: true, min: 8 }) ?? 256;
-    const overlap = numberFlag(values.overlap, '--overlap', { integer: true, min: 0 }) ?? 0;
-    const gsd = numberFlag(values.gsd, '--gsd');
-    if (gsd !== undefined && !(gsd > 0)) throw new ConfigError('--gsd', `expected a positive number of metres per pixel, found ${values.gsd}`);
-    const nodata = values.nodata === undefined ? undefined : values.nodata.trim().toLowerCase() === 'nan' ? Number.NaN : numberFlag(values.nodata, '--nodata');
-    const maxNodata = numberFlag(values['max-nodata'], '--max-nodata', { min: 0 }) ?? 0.5;
-    if (maxNodata > 1) throw new ConfigError('--max-nodata', `expected a share from 0 to 1, found ${values['max-nodata']}`);
+    const { tile, overlap, gsd, nodata, maxNodata, bands } = sceneFlags(values);
     const limit = numberFlag(values.limit, '--limit', { integer: true, min: 1 });
     const maskSize = numberFlag(values['mask-size'], '--mask-size', { integer: true, min: 16 });
-    let bands: number[] | undefined;
-    if (values.bands !== undefined) {
-      bands = values.bands.split(',').map((b) => {
-        const n = Number(b.trim());
-        if (!Number.isInteger(n) || n < 1) throw new ConfigError('--bands', `expected 1-based band numbers separated by commas (e.g. 4,3,2), found ${JSON.stringify(values.bands)}`);
-        return n;
-      });
-    }
     const sceneFile = path.resolve(context.cwd, positionals[0]!);
     const out = path.resolve(context.cwd, values.out);
 

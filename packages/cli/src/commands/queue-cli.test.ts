@@ -15,6 +15,7 @@ import { redisServerPath, REDIS_SKIP_REASON, startRedisServer, type RedisServer 
 import { initBackend } from '../backend';
 import { runCli, tinyConfigJson } from './cli.test-util';
 import { loadQueuePackage } from './queue-package';
+import { writeTiff } from '../../../scene/src/tiff-writer.test-util';
 
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin.ts');
 const binary = redisServerPath();
@@ -79,9 +80,9 @@ describe('s2cpnet queue / worker: help and errors without Redis', () => {
     expect(Date.now() - started).toBeLessThan(6000);
     expect((await run(['worker', '--queue', 'q', '--checkpoint', 'x', '--runtime', 'onnx'])).err).toMatch(/--runtime: onnx is not available yet/);
     expect((await run(['queue', 'add', '--queue', 'q', '--images', 'a', '--list', 'b'])).err).toMatch(/exactly one of --images/);
-    expect((await run(['queue', 'add', '--queue', 'q', '--scene', 's.tif'])).err).toMatch(/--scene: not available yet/);
+    expect((await run(['queue', 'add', '--queue', 'q', '--images', 'a', '--tile', '128'])).err).toMatch(/--tile: only used with --scene/);
     expect((await run(['queue', 'status', '--queue', 'q', '--out', 'x.json'])).err).toMatch(/--out: not an option of 'queue status'/);
-    expect((await run(['queue', 'export', '--queue', 'q', '--out', 'x.geojson'])).err).toMatch(/GeoJSON export comes with scene jobs/);
+    expect((await run(['queue', 'export', '--queue', 'q', '--out', 'x.kml'])).err).toMatch(/--out: expected a \.json, \.jsonl, \.csv or \.geojson file name/);
     expect((await run(['queue', 'frobnicate'])).code).toBe(2);
   });
 
@@ -183,4 +184,37 @@ describe.skipIf(!binary)(`s2cpnet queue / worker on a real redis-server${binary 
     const again = await run(['queue', 'add', '--redis', server!.url, '--queue', 'pending', '--images', 'images', '--json']);
     expect(JSON.parse(again.out)).toMatchObject({ added: 0, existing: 1, newImages: 0 });
   });
+
+  it('queue add --scene, a worker, queue export .geojson: what caption-scene writes for the scene', async () => {
+    // A 3 x 2 mosaic of 64 px tiles in UTM zone 10N (as the caption-scene test builds it).
+    const cells = Array.from({ length: 6 }, (_, i) => benchmarkImage(64, 300 + i));
+    const data = new Uint8Array(192 * 128 * 3);
+    cells.forEach((cell, i) => {
+      const [cx, cy] = [(i % 3) * 64, Math.floor(i / 3) * 64];
+      for (let y = 0; y < 64; y++) data.set(cell.data.subarray(y * 64 * 3, (y + 1) * 64 * 3), ((cy + y) * 192 + cx) * 3);
+    });
+    const geo = { epsg: 32610, tiepoint: { i: 0, j: 0, x: 552000, y: 4182000 }, scale: [0.3048, 0.3048] as [number, number] };
+    writeFileSync(path.join(root, 'mosaic.tif'), writeTiff([{ width: 192, height: 128, samples: 3, bits: 8, data, tileSize: 32 }], geo));
+    const added = await run(['queue', 'add', '--redis', server!.url, '--queue', 'scene', '--scene', 'mosaic.tif', '--tile', '64', '--batch', '4']);
+    expect(added.code, added.err).toBe(0);
+    expect(added.err).toMatch(/6 images in 2 batches of up to 4 on queue scene: 2 added/);
+    const worker = startWorker('scene', ['--exit-when-empty', '--lock-seconds', '5']);
+    expect(await worker.exited, worker.log()).toBe(0);
+    const exported = await run(['queue', 'export', '--redis', server!.url, '--queue', 'scene', '--out', 'queue.geojson']);
+    expect(exported.code, exported.err).toBe(0);
+    expect(exported.err).toMatch(/wrote 6 captioned tiles/);
+    const direct = await run(['caption-scene', 'mosaic.tif', '--checkpoint', 'ckpt', '--tile', '64', '--cache-dir', path.join(root, 'cache'), '--out', 'direct.geojson']);
+    expect(direct.code, direct.err).toBe(0);
+    type Collection = { s2cpnet: Record<string, unknown>; features: { geometry: unknown; properties: { caption: string; categories: { name: string; probability: number }[] } }[] };
+    const [fromQueue, fromScene] = ['queue.geojson', 'direct.geojson'].map((f) => JSON.parse(readFileSync(path.join(root, f), 'utf8')) as Collection);
+    expect(fromQueue.features.map((f) => f.geometry)).toEqual(fromScene!.features.map((f) => f.geometry));
+    expect(fromQueue.features.map((f) => f.properties.caption)).toEqual(fromScene!.features.map((f) => f.properties.caption));
+    expect(fromQueue.features.map((f) => f.properties.categories.map((c) => c.name))).toEqual(fromScene!.features.map((f) => f.properties.categories.map((c) => c.name)));
+    expect({ ...fromQueue.s2cpnet, source: null }).toEqual({ ...fromScene!.s2cpnet, source: null });
+    const json = await run(['queue', 'export', '--redis', server!.url, '--queue', 'scene', '--out', 'tiles.json', '--relative-to', '.']);
+    expect(json.code, json.err).toBe(0);
+    expect((JSON.parse(readFileSync(path.join(root, 'tiles.json'), 'utf8')) as { file: string }[]).map((r) => r.file)).toEqual(
+      ['0,0,64,64', '64,0,128,64', '128,0,192,64', '0,64,64,128', '64,64,128,128', '128,64,192,128'].map((w) => `mosaic.tif#${w}`),
+    );
+  }, 120_000);
 });

@@ -5,6 +5,7 @@ import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { formatDuration } from '../progress';
 import { formatCaptionsCsv } from './caption';
+import { SCENE_FLAGS, sceneFlags } from './caption-scene';
 import { numberFlag } from './train';
 import { loadQueuePackage, REDIS_FLAG_HELP } from './queue-package';
 
@@ -16,6 +17,7 @@ export const QUEUE_OPTIONS = {
   recursive: { type: 'boolean', default: false },
   list: { type: 'string' },
   scene: { type: 'string' },
+  ...SCENE_FLAGS,
   batch: { type: 'string' },
   json: { type: 'boolean', default: false },
   failures: { type: 'string' },
@@ -25,7 +27,7 @@ export const QUEUE_OPTIONS = {
 } as const;
 
 const SUBCOMMAND_OPTIONS: Record<string, readonly (keyof typeof QUEUE_OPTIONS)[]> = {
-  add: ['redis', 'queue', 'images', 'recursive', 'list', 'scene', 'batch', 'json'],
+  add: ['redis', 'queue', 'images', 'recursive', 'list', 'scene', 'tile', 'overlap', 'gsd', 'bands', 'source-crs', 'nodata', 'max-nodata', 'batch', 'json'],
   status: ['redis', 'queue', 'json', 'failures'],
   export: ['redis', 'queue', 'out', 'allow-missing', 'relative-to'],
 };
@@ -39,7 +41,7 @@ status' shows the progress, 'queue export' writes the results. Needs a stock red
 
   s2cpnet queue add --queue NAME (--images DIR | --list FILE | --scene FILE) [--batch 64]
   s2cpnet queue status --queue NAME [--json]
-  s2cpnet queue export --queue NAME --out results.json|.jsonl|.csv [--allow-missing]
+  s2cpnet queue export --queue NAME --out results.json|.jsonl|.csv|.geojson [--allow-missing]
 
 Options (default in brackets):
   ${REDIS_FLAG_HELP}
@@ -49,8 +51,16 @@ Options (default in brackets):
   --recursive             with --images: also those of its subfolders [off]
   --list FILE             enqueue the files a list names, one path per line (relative paths: to the list's
                           folder; # starts a comment) [default: none]
-  --scene FILE            enqueue the tiles of a GeoTIFF scene: not available yet [default: none]
-  --batch N               images per job [default: 64]
+  --scene FILE            enqueue the tiles of a GeoTIFF/COG scene, cut as 'caption-scene' cuts them; each tile is
+                          an item named FILE#x0,y0,x1,y1 [default: none]
+  --tile N                with --scene: tile side in pixels given to the model [default: 256]
+  --overlap PX            with --scene: overlap of neighbouring tiles, in tile pixels [default: 0]
+  --gsd METRES            with --scene: resample to this ground sample distance first [default: the scene's]
+  --bands LIST            with --scene: 1-based bands, three (red,green,blue) or one [default: 1,2,3 or 1]
+  --source-crs DEF        with --scene: its CRS when the file has none or one not built in [default: the file's]
+  --nodata V              with --scene: the value of pixels without data [default: the file's GDAL_NODATA]
+  --max-nodata F          with --scene: skip tiles with more than this share of nodata pixels [default: 0.5]
+  --batch N               images (or scene tiles) per job [default: 64]
                           Adding the same images with the same --batch again adds nothing (batches that failed are
                           retried); paths are stored absolute, so every worker must see them at the same paths.
   --json                  print the summary as JSON on stdout [off]
@@ -59,7 +69,8 @@ Options (default in brackets):
   --json                  print the status as JSON on stdout [off]
  export:
   --out FILE              .json (the records of 'caption --out x.json', one per enqueued image, in enqueue order),
-                          .jsonl (one record a line) or .csv [required]
+                          .jsonl (one record a line), .csv, or for scene tiles .geojson (what 'caption-scene'
+                          writes: one WGS84 polygon per tile) [required]
   --allow-missing         write the images captioned so far and say how many are missing [off: images not yet
                           captioned are an error (exit 3) giving their count]
   --relative-to DIR       write file names relative to DIR (as 'caption' writes them relative to its working
@@ -99,8 +110,12 @@ export const queueCommand: Command = {
       const given = [values.images, values.list, values.scene].filter((v) => v !== undefined).length;
       if (given !== 1) throw new ConfigError('--images/--list/--scene', `give exactly one of --images DIR, --list FILE or --scene FILE, found ${given}`);
       if (values.recursive && !values.images) throw new ConfigError('--recursive', 'only used with --images');
+      const sceneOnly = (['tile', 'overlap', 'gsd', 'bands', 'source-crs', 'nodata', 'max-nodata'] as const).find((f) => values[f] !== undefined);
+      if (sceneOnly && values.scene === undefined) throw new ConfigError(`--${sceneOnly}`, 'only used with --scene');
+      let sceneSettings;
       if (values.scene !== undefined) {
-        throw new ConfigError('--scene', 'not available yet: scene jobs wait for the scene reader (@s2cpnet/scene); caption a scene on one machine with caption-scene, or enqueue image tiles with --images/--list');
+        const flags = sceneFlags(values);
+        sceneSettings = { tile: flags.tile, overlap: flags.overlap, gsd: flags.gsd, bands: flags.bands, sourceCrs: flags.sourceCrs, nodata: flags.nodata, maxNodata: flags.maxNodata };
       }
       const batch = numberFlag(values.batch, '--batch', { integer: true, min: 1 }) ?? 64;
       const summary = await queueLib.enqueue({
@@ -108,6 +123,8 @@ export const queueCommand: Command = {
         images: values.images,
         recursive: values.recursive,
         list: values.list,
+        scene: values.scene,
+        sceneSettings,
         batch,
         cwd: context.cwd,
         signal: context.signal,
@@ -149,12 +166,21 @@ export const queueCommand: Command = {
     }
 
     // export
-    if (!values.out) throw new ConfigError('--out', 'required: a .json, .jsonl or .csv file');
-    const format = /\.(json|jsonl|csv)$/i.exec(values.out)?.[1]?.toLowerCase();
-    if (!format) {
-      throw new ConfigError('--out', /\.geojson$/i.test(values.out) ? 'GeoJSON export comes with scene jobs, which are not available yet; write .json, .jsonl or .csv' : `expected a .json, .jsonl or .csv file name, found ${JSON.stringify(values.out)}`);
-    }
+    if (!values.out) throw new ConfigError('--out', 'required: a .json, .jsonl, .csv or .geojson file');
+    const format = /\.(json|jsonl|csv|geojson)$/i.exec(values.out)?.[1]?.toLowerCase();
+    if (!format) throw new ConfigError('--out', `expected a .json, .jsonl, .csv or .geojson file name, found ${JSON.stringify(values.out)}`);
     const out = path.resolve(context.cwd, values.out);
+    if (format === 'geojson') {
+      if (values['relative-to'] !== undefined) throw new ConfigError('--relative-to', 'not used with .geojson (tiles are placed by their polygons)');
+      const { geojson, missing } = await queueLib.exportGeoJSON({ ...target, allowMissing: values['allow-missing'] });
+      await writeFileAtomic(out, `${JSON.stringify(geojson)}\n`);
+      const skipped = geojson.features.filter((f) => f.properties.status === 'skipped').length;
+      context.stderr(
+        `queue export: wrote ${geojson.features.length - skipped} captioned tiles${skipped ? ` and ${skipped} skipped (nodata)` : ''} to ${out}` +
+          `${missing.length ? `; ${missing.length} tiles not captioned yet were left out (--allow-missing)` : ''}\n`,
+      );
+      return ExitCode.ok;
+    }
     const { records, missing } = await queueLib.exportResults({
       ...target,
       allowMissing: values['allow-missing'],
