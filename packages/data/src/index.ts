@@ -14,7 +14,7 @@
 export * from './dataset/types';
 export { loadCaptionDataset, parseCaptionDataset, detectCaptionFormat, countBySplit, imagesOfSplit, type LoadCaptionDatasetOptions } from './dataset/load';
 export { tokenizeCaption, normalizeTokens } from './dataset/tokenize';
-export { resolveImagePath, realImagePath } from './dataset/paths';
+export { resolveImagePath, realImagePath, listImageFolder, IMAGE_EXTENSIONS } from './dataset/paths';
 
 // Explicit names win over the masks module's star export of its own codec helpers.
 export {
@@ -29,6 +29,7 @@ export {
   type DecodeImageOptions,
 } from './image/codec';
 export * from './image/transform';
+export { VIRIDIS_STOPS, viridis, viridisCssGradient, cieLightness } from './image/colormap';
 
 export * from './vocab/vocabulary';
 

@@ -2,7 +2,8 @@
 import * as path from 'node:path';
 import { ConfigError, InterruptedError } from '@s2cpnet/core';
 import { openQueue, type QueueTarget } from './connection';
-import { listImageFolder, readImageList } from './images';
+import { listImageFolder } from '@s2cpnet/data';
+import { readImageList } from './images';
 import { batchJobId, IMAGES_JOB, JOB_ATTEMPTS, JOB_BACKOFF_MS, SCENE_JOB, type CaptionJobData, type ImagesJobData, type SceneJobData } from './jobs';
 import { normalizeSceneSettings, planScene, sceneBatchJobId, type SceneJobSettings } from './scene-jobs';
 

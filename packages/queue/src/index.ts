@@ -15,11 +15,11 @@
 export { parseRedisUrl, connectRedis, defaultRedisUrl, redisOptions, type RedisConnection } from './redis';
 export { checkQueueName, queueKeys, resultsKey } from './keys';
 export { checkpointId, captionerId, type CaptionSettings } from './checkpoint-id';
-export { listImageFolder, readImageList, IMAGE_EXTENSIONS } from './images';
+export { readImageList } from './images';
 export { batchJobId, IMAGES_JOB, SCENE_JOB, JOB_ATTEMPTS, JOB_BACKOFF_MS, type BatchResult, type CaptionJobData, type ImagesJobData, type SceneJobData } from './jobs';
 export type { QueueTarget, RedisTarget } from './connection';
 export { enqueue, type EnqueueOptions, type EnqueueSummary } from './enqueue';
-export { runWorker, roundProbability, type RunWorkerOptions, type WorkerSummary, type QueueBinding, type StoredResult } from './worker';
+export { runWorker, roundProbability, type RunWorkerOptions, type WorkerCaptionerOptions, type WorkerSummary, type QueueBinding, type StoredResult } from './worker';
 export { queueStatus, type QueueStatus } from './status';
 export {
   normalizeSceneSettings,

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ConfigError } from '@s2cpnet/core';
-import { loadCaptioner, type Captioner, type CaptionerLoadProgress } from '@s2cpnet/model';
+import { loadCaptioner, type Captioner, type CaptionerLoadProgress, type LoadCaptionerOptions } from '@s2cpnet/model';
 import { captionerId, checkpointId, type CaptionSettings } from './checkpoint-id';
 import { resolveConnection, type QueueTarget } from './connection';
 import type { BatchResult, CaptionJobData, SceneJobData } from './jobs';
@@ -33,7 +33,13 @@ export interface QueueBinding {
   boundAt: string;
 }
 
-export interface RunWorkerOptions extends QueueTarget {
+/** The captioner settings a worker takes, as `s2cpnet caption` takes them (the same values give the same captions). */
+export type WorkerCaptionerOptions = Pick<
+  LoadCaptionerOptions,
+  'backend' | 'threads' | 'beam' | 'maxLength' | 'lengthPenalty' | 'batchSize' | 'maskSize' | 'cacheDir' | 'cacheHint' | 'maxPixels' | 'cwd' | 'warn'
+>;
+
+export interface RunWorkerOptions extends QueueTarget, WorkerCaptionerOptions {
   /** Checkpoint folder, installed weights package or archive URL with `#sha256=HEX`, as `loadCaptioner` takes it. */
   checkpoint: string;
   /** 'tfjs' (default). 'onnx' is not available yet. */
@@ -46,22 +52,8 @@ export interface RunWorkerOptions extends QueueTarget {
   exitWhenEmpty?: boolean;
   /** Aborted: finish the running batches (their results are stored), then stop. */
   signal?: AbortSignal;
-  /** Captioner settings, as `s2cpnet caption` takes them (the same values give the same captions). */
-  backend?: string;
-  threads?: number;
-  beam?: number;
-  maxLength?: number;
-  lengthPenalty?: number;
-  batchSize?: number;
-  maskSize?: number;
-  cacheDir?: string | false;
-  cacheHint?: string;
-  maxPixels?: number;
-  cwd?: string;
   /** One line per event (ready, batch started/finished, retries, errors), without a newline. */
   onLog?: (line: string) => void;
-  /** Warnings of the captioner (an unusable cache, an oversized image). */
-  warn?: (line: string) => void;
   onLoadProgress?: (progress: CaptionerLoadProgress) => void;
   /** Called when a batch starts, with its job id and image count (tests watch it). */
   onBatchStart?: (jobId: string, images: number) => void;

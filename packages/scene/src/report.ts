@@ -4,23 +4,9 @@
  * each tile filled in viridis by that category's probability, with a legend).
  */
 import { writeFileAtomic } from '@s2cpnet/core';
-import { encodePng } from '@s2cpnet/data';
+import { encodePng, VIRIDIS_STOPS, viridisCssGradient } from '@s2cpnet/data';
 import type { SceneCaptionResult } from './caption-scene';
 import { tilesInOrder } from './writers';
-
-/** Ten stops of matplotlib's viridis, the attention colour map of the other reports. */
-const VIRIDIS = [
-  [0x44, 0x01, 0x54],
-  [0x48, 0x28, 0x78],
-  [0x3e, 0x4a, 0x89],
-  [0x31, 0x68, 0x8e],
-  [0x26, 0x82, 0x8e],
-  [0x1f, 0x9e, 0x89],
-  [0x35, 0xb7, 0x79],
-  [0x6d, 0xcd, 0x59],
-  [0xb4, 0xde, 0x2c],
-  [0xfd, 0xe7, 0x25],
-];
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -53,7 +39,7 @@ table.settings th,table.settings td{text-align:left;padding:2px 10px 2px 0;verti
 #tile-info{min-height:6em;border:1px solid #ccc;padding:.6em;border-radius:4px;background:#fafafa}
 #tile-info .caption{font-size:1.1em;font-weight:600}
 .legend{margin-top:.8em}
-.legend-bar{height:12px;width:220px;background:linear-gradient(to right,${VIRIDIS.map(([r, g, b], i) => `rgb(${r},${g},${b}) ${((i / 9) * 100).toFixed(1)}%`).join(',')})}
+.legend-bar{height:12px;width:220px;background:${viridisCssGradient()}}
 .legend-labels{display:flex;justify-content:space-between;width:220px;font-size:.85em}
 .note{color:#555;font-size:.9em}
 `;
@@ -61,7 +47,7 @@ table.settings th,table.settings td{text-align:left;padding:2px 10px 2px 0;verti
 /** The page script: hover shows a tile's caption; the select fills tiles by a category's probability. */
 const SCRIPT = `(() => {
   const data = JSON.parse(document.getElementById('scene-data').textContent);
-  const stops = ${JSON.stringify(VIRIDIS)};
+  const stops = ${JSON.stringify(VIRIDIS_STOPS)};
   const viridis = (t) => {
     const x = Math.min(Math.max(t, 0), 1) * 9, i = Math.min(Math.floor(x), 8), f = x - i, a = stops[i], b = stops[i + 1];
     return 'rgb(' + [0, 1, 2].map((k) => Math.round(a[k] + (b[k] - a[k]) * f)).join(',') + ')';

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, InputError, writeFileAtomic } from '@s2cpnet/core';
-import { describeFsError, parsePixelCount, probeImageFile, realImagePath, renderMaskView, type RgbImage } from '@s2cpnet/data';
+import { describeFsError, listImageFolder, parsePixelCount, probeImageFile, renderMaskView, type RgbImage } from '@s2cpnet/data';
 import {
   createCaptioner,
   defaultCacheDir,
@@ -25,8 +25,6 @@ import { numberFlag } from './train';
 
 export { defaultCacheDir, type CaptionMasks, type CaptionMaskSource, type OpenCaptionMasksOptions };
 
-const IMAGE_EXTENSIONS = new Set(['.tif', '.tiff', '.jpg', '.jpeg', '.png']);
-
 /**
  * Expands files and folders into image files, sorted within each folder; with `recursive`, subfolders too (sorted,
  * after the folder's own images; links to folders are not followed). A file in a folder that is a symbolic link
@@ -47,26 +45,7 @@ export async function expandImageArguments(items: readonly string[], cwd: string
       out.push(full);
       continue;
     }
-    const found: string[] = [];
-    const walk = async (dir: string): Promise<void> => {
-      let listed;
-      try {
-        listed = await fsp.readdir(dir, { withFileTypes: true });
-      } catch (error) {
-        throw new InputError(describeFsError((error as NodeJS.ErrnoException).code, 'folder'), { file: dir, cause: error });
-      }
-      const names = listed.map((d) => d.name).sort();
-      const kinds = new Map(listed.map((d) => [d.name, d]));
-      for (const name of names) {
-        if (kinds.get(name)!.isDirectory() || !IMAGE_EXTENSIONS.has(path.extname(name).toLowerCase())) continue;
-        await realImagePath(full, path.join(dir, name));
-        found.push(path.join(dir, name));
-      }
-      if (options.recursive) for (const name of names) if (kinds.get(name)!.isDirectory()) await walk(path.join(dir, name));
-    };
-    await walk(full);
-    if (found.length === 0) throw new InputError(`folder holds no .tif/.tiff/.jpg/.jpeg/.png images${options.recursive ? ' (searched recursively)' : ' (add --recursive to search its subfolders)'}`, { file: full });
-    out.push(...found);
+    out.push(...(await listImageFolder(full, { recursive: options.recursive, emptyHint: ' (add --recursive to search its subfolders)' })));
   }
   return out;
 }

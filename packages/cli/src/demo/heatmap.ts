@@ -1,5 +1,5 @@
 import type { RgbImage } from '@s2cpnet/data';
-import { viridis } from '../report/colormap';
+import { viridis } from '@s2cpnet/data';
 
 /**
  * Blends an attention map over a G x G grid onto an image: weights are scaled to [0, 1] by their maximum,

@@ -4,7 +4,7 @@
  * renders the visible page only: image, mask view, the attention of the chosen word over the image (viridis, with
  * a legend) and one small overlay per word; sorting, a text filter and page buttons. No external resources.
  */
-import { VIRIDIS_STOPS, viridisCssGradient } from './colormap';
+import { VIRIDIS_STOPS, viridisCssGradient } from '@s2cpnet/data';
 
 /** Attention grids this coarse or coarser (G <= 2: each cell is a quarter of the image or more) cannot localise. */
 export const COARSE_GRID_MAX = 2;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as vm from 'node:vm';
-import { VIRIDIS_STOPS, cieLightness, viridis, viridisCssGradient } from './colormap';
+import { VIRIDIS_STOPS, cieLightness, viridis, viridisCssGradient } from '@s2cpnet/data';
 import { chartSvg, formatTick, movingAverage, niceTicks } from './charts';
 import { COARSE_GRID_MAX, attentionLegendHtml, coarseGridNote, galleryData, galleryScript, scriptJson } from './gallery';
 import { renderCaptionReport, thumbnail } from './caption-report';

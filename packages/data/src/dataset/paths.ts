@@ -80,3 +80,38 @@ export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   return `${typeof value} ${String(value)}`;
 }
+
+/** The image file extensions a folder of images is read for (case-insensitive). */
+export const IMAGE_EXTENSIONS: readonly string[] = Object.freeze(['.tif', '.tiff', '.jpg', '.jpeg', '.png']);
+
+/**
+ * The images of a folder as absolute paths, sorted by name; with `recursive`, those of each subfolder after the
+ * folder's own (sorted; links to folders are not followed). A file that is a symbolic link leading out of the folder
+ * is refused (`realImagePath`), and a folder without images is an `InputError` naming it; `emptyHint` ends that
+ * message when the search was not recursive (e.g. how to search subfolders).
+ */
+export async function listImageFolder(dir: string, options: { recursive?: boolean; emptyHint?: string } = {}): Promise<string[]> {
+  const root = path.resolve(dir);
+  const found: string[] = [];
+  const walk = async (folder: string): Promise<void> => {
+    let listed;
+    try {
+      listed = await fsp.readdir(folder, { withFileTypes: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new InputError(code === 'ENOENT' ? 'no such folder' : code === 'ENOTDIR' ? 'not a folder' : describeFsError(code, 'folder'), { file: folder, cause: error });
+    }
+    listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of listed) {
+      if (entry.isDirectory() || !IMAGE_EXTENSIONS.includes(path.extname(entry.name).toLowerCase())) continue;
+      await realImagePath(root, path.join(folder, entry.name));
+      found.push(path.join(folder, entry.name));
+    }
+    if (options.recursive) for (const entry of listed) if (entry.isDirectory()) await walk(path.join(folder, entry.name));
+  };
+  await walk(root);
+  if (found.length === 0) {
+    throw new InputError(`folder holds no ${IMAGE_EXTENSIONS.join('/')} images${options.recursive ? ' (searched recursively)' : (options.emptyHint ?? ' (searched without subfolders)')}`, { file: root });
+  }
+  return found;
+}
