@@ -1,6 +1,6 @@
 /**
- * A throw-away `redis-server` for tests and benchmarks: Debian's server on 127.0.0.1, a free port, no persistence,
- * stopped by its pid. Outside CI a machine without `redis-server` skips the tests that need it; in CI (`CI=true`)
+ * A throw-away `redis-server` for tests and benchmarks: Debian's server on 127.0.0.1, a free port, no persistence
+ * (or an append-only file in a given folder, to restart it), stopped by its pid. Outside CI a machine without `redis-server` skips the tests that need it; in CI (`CI=true`)
  * a missing server is an error, so those tests can never be skipped silently there (as with scripts/shared-dir.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -57,12 +57,26 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-/** Starts a server (a few tries, in case another process takes the free port first) and waits until it answers PING. */
-export async function startRedisServer(binary: string): Promise<RedisServer> {
+export interface StartRedisOptions {
+  /** Listen on this port (to restart a server where its clients expect it); default a free one. */
+  port?: number;
+  /** Keep an append-only file in this folder (`appendonly yes`, fsync `appendfsync`), so a restarted server has the data. Default: no persistence. */
+  persistDir?: string;
+  appendfsync?: 'always' | 'everysec';
+}
+
+/**
+ * Starts a server (a few tries on free ports, in case another process takes the port first) and waits until it
+ * answers PING.
+ */
+export async function startRedisServer(binary: string, options: StartRedisOptions = {}): Promise<RedisServer> {
   let lastOutput = '';
   for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const port = options.port ?? (await freePort());
+    const persistence = options.persistDir
+      ? ['--appendonly', 'yes', '--appendfsync', options.appendfsync ?? 'everysec', '--dir', options.persistDir, '--save', '']
+      : ['--save', '', '--appendonly', 'no'];
+    const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', ...persistence, '--daemonize', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout!.on('data', (d: Buffer) => void (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => void (output += d.toString()));
