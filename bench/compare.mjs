@@ -72,6 +72,11 @@ for (const t of torch?.results ?? []) {
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 console.log(`tfjs: ${tfjs.backend}, ${tfjs.threads} thread(s)   pytorch: ${torch ? `${torch.version}, ${torch.threads} thread(s)` : 'not run'}`);
+if (torch) {
+  // What PyTorch's numbers depend on (older saved runs lack these fields).
+  const coretype = torch.openblasCoretype === undefined ? 'not recorded' : `${torch.openblasCoretype}${torch.openblasCoretypeWasUnset ? '; OPENBLAS_CORETYPE was unset in the environment' : ''}`;
+  console.log(`pytorch BLAS: ${torch.blas ?? 'not recorded'}; OpenBLAS kernels: ${coretype}`);
+}
 for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
 
 // The performance issue's targets, from this one run.

@@ -25,7 +25,9 @@ def _parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
-    p.add_argument("--only", default=None, help="run only workloads whose name contains SUBSTRING")
+    p.add_argument("--only", default=None, metavar="NAME[,NAME...]",
+                   help="run only workloads whose name contains one of these comma-separated strings "
+                        "(as `s2cpnet bench --only`), e.g. --only resnet50,lite")
     p.add_argument("--reps", type=int, default=3, help="timed runs per workload (default 3)")
     p.add_argument("--warmup", type=int, default=1, help="warm-up runs per workload (default 1)")
     p.add_argument("--check", action="store_true", help="run every workload once at batch 1 and assert shapes")
@@ -33,7 +35,15 @@ def _parse_args(argv=None):
     a = p.parse_args(argv)
     if a.threads < 1 or a.reps < 1 or a.warmup < 0:
         p.error("--threads and --reps must be >= 1, --warmup >= 0")
+    a.only_list = [part.strip() for part in a.only.split(",") if part.strip()] if a.only else []
+    if a.only is not None and not a.only_list:
+        p.error(f"--only: expected workload names separated by commas, found {a.only!r}")
     return a
+
+
+def selected_name(name: str) -> bool:
+    """True when --only is absent or the workload name contains one of its comma-separated strings."""
+    return not ARGS.only_list or any(part in name for part in ARGS.only_list)
 
 
 ARGS = _parse_args()
@@ -66,6 +76,7 @@ def _openblas_coretype():
     return os.environ["OPENBLAS_CORETYPE"] + " (set by bench.py from the CPU flags)"
 
 
+OPENBLAS_CORETYPE_FROM_ENV = bool(os.environ.get("OPENBLAS_CORETYPE")) and os.environ.get("S2CP_BENCH_CORETYPE_AUTO") != "1"
 OPENBLAS_CORETYPE = _openblas_coretype()
 
 try:
@@ -265,7 +276,7 @@ def check():
     """Every workload once at batch 1 (captions 1x5, beam search on one image): shapes and finite losses."""
     t_all = time.perf_counter()
     for name, builder, _batch, _unit in WORKLOADS:
-        if ARGS.only and ARGS.only not in name:
+        if not selected_name(name):
             continue
         torch.manual_seed(0)
         t0 = time.perf_counter()
@@ -335,7 +346,7 @@ def main():
     if ARGS.check:
         check()
         return
-    selected = [w for w in WORKLOADS if not ARGS.only or ARGS.only in w[0]]
+    selected = [w for w in WORKLOADS if selected_name(w[0])]
     if not selected:
         log(f"no workload matches --only {ARGS.only!r}")
         sys.exit(2)
@@ -344,7 +355,17 @@ def main():
         log(f"{name}: warm-up {ARGS.warmup}, reps {ARGS.reps}")
         results.append(run_workload(name, builder, batch, unit, ARGS.reps, ARGS.warmup))
     if ARGS.json:
-        print(json.dumps({"backend": "pytorch", "version": torch.__version__, "threads": ARGS.threads, "results": results}))
+        print(json.dumps({
+            "backend": "pytorch",
+            "version": torch.__version__,
+            "threads": ARGS.threads,
+            # What the numbers depend on: the BLAS the process mapped, and the OpenBLAS kernel family with where it
+            # came from (the user's environment, or bench.py from the CPU flags because it was unset).
+            "blas": blas_library(),
+            "openblasCoretype": OPENBLAS_CORETYPE,
+            "openblasCoretypeWasUnset": not OPENBLAS_CORETYPE_FROM_ENV,
+            "results": results,
+        }))
         return
     print(f"pytorch {torch.__version__}, {ARGS.threads} thread(s), median of {ARGS.reps} (warm-up {ARGS.warmup})")
     print(f"{'workload':30s} {'ms':>11s} {'ms/unit':>11s}  {'unit':6s} {'samples/s':>10s}")
