@@ -19,6 +19,9 @@ Options:
   --size N                working size (pixels, square) images are resized to for mask computation (default 224)
   --min-word-freq N       keep words seen at least N times in the train split (default 5)
   --min-noun-freq N       keep target nouns seen in at least N train captions (default 5)
+  --noun-rules v1|v2      how caption nouns become target classes: v2 merges plurals into their singular and leaves
+                          out layout words used as layout ("arranged in lines"); v1, the first release's, keeps
+                          every noun as written (default v2)
   --max-caption-words N   captions longer than N words are truncated for training (default 25)
   --format F              auto (default), karpathy, nwpu or coco
   --default-split S       split for entries that have none (COCO files): train, val or test (default: none,
@@ -40,6 +43,7 @@ export const PREPARE_OPTIONS = {
   size: { type: 'string' },
   'min-word-freq': { type: 'string' },
   'min-noun-freq': { type: 'string' },
+  'noun-rules': { type: 'string' },
   'max-caption-words': { type: 'string' },
   format: { type: 'string' },
   'default-split': { type: 'string' },
@@ -89,6 +93,7 @@ export function parsePrepareArgs(argv: string[], cwd: string): { options: Prepar
     size: integerFlag(values.size, 'size', 16),
     minWordFreq: integerFlag(values['min-word-freq'], 'min-word-freq', 1),
     minNounFreq: integerFlag(values['min-noun-freq'], 'min-noun-freq', 1),
+    nounRules: choiceFlag(values['noun-rules'], 'noun-rules', ['v1', 'v2'] as const),
     maxCaptionWords: integerFlag(values['max-caption-words'], 'max-caption-words', 1),
     concurrency: integerFlag(values.concurrency, 'concurrency', 1),
     format: choiceFlag(values.format, 'format', ['auto', 'karpathy', 'nwpu', 'coco'] as const),

@@ -6,6 +6,18 @@ import { DEFAULT_NOUN_STOP_LIST } from './lexicon';
 /** Default from the spec: nouns seen fewer than 5 times in TRAIN are dropped. */
 export const DEFAULT_MIN_NOUN_FREQ = 5;
 
+/**
+ * Versions of the rules that turn caption nouns into target classes. `v1` (the first release): every common noun as
+ * written, singular and plural apart. `v2` (default): plurals merged into their singular ("runways" -> "runway") and
+ * layout words used as layout left out ("arranged in lines", "divided into rectangles"; see `layoutUse`).
+ */
+export type NounRules = 'v1' | 'v2';
+export const DEFAULT_NOUN_RULES: NounRules = 'v2';
+const NOUN_RULES: Record<NounRules, { mergePlurals: boolean; layoutRules: boolean }> = {
+  v1: { mergePlurals: false, layoutRules: false },
+  v2: { mergePlurals: true, layoutRules: true },
+};
+
 export interface CategoryLabelSettings {
   /** A noun becomes a class when it occurs in at least this many TRAIN captions. */
   minNounFreq: number;
@@ -13,6 +25,10 @@ export interface CategoryLabelSettings {
   stopList: readonly string[];
   /** Whether plurals were merged into their singular. */
   mergePlurals: boolean;
+  /** Whether layout words used as layout were left out (false in files written before noun rules v2). */
+  layoutRules: boolean;
+  /** The noun rules these settings are (`v1` for files written before they were versioned), or 'custom'. */
+  rules: NounRules | 'custom';
   /** Tagger that found the nouns. */
   tagger: string;
 }
@@ -125,14 +141,26 @@ export class CategoryLabels {
       minNounFreq: settings.minNounFreq,
       stopList: [...(settings.stopList ?? [])],
       mergePlurals: Boolean(settings.mergePlurals),
+      layoutRules: Boolean(settings.layoutRules),
+      rules: nounRulesOf(settings, fail),
       tagger: String(settings.tagger ?? ''),
     });
   }
 }
 
+/** The `rules` of saved settings; files written before the rules were versioned are v1 (or custom, with merged plurals). */
+function nounRulesOf(settings: Partial<CategoryLabelSettings>, fail: (jsonPath: string, message: string) => never): NounRules | 'custom' {
+  if (settings.rules === undefined) return settings.mergePlurals || settings.layoutRules ? 'custom' : 'v1';
+  if (settings.rules === 'v1' || settings.rules === 'v2' || settings.rules === 'custom') return settings.rules;
+  return fail('$.settings.rules', `expected "v1", "v2" or "custom", found ${JSON.stringify(settings.rules)}`);
+}
+
 export interface BuildCategoryLabelsOptions {
   minNounFreq?: number;
   stopList?: readonly string[];
+  /** Which rules make classes of nouns (default `v2`); ignored when `extractor` is given. */
+  rules?: NounRules;
+  /** A configured extractor (its `mergePlurals` and `layoutRules` are then the rules: 'custom' unless they match one). */
   extractor?: NounExtractor;
 }
 
@@ -151,7 +179,12 @@ export function buildCategoryLabels(
   }
   const stopList = options.stopList ?? DEFAULT_NOUN_STOP_LIST;
   const stop = new Set(stopList.map((word) => word.toLowerCase()));
-  const extractor = options.extractor ?? new NounExtractor();
+  const rules = options.rules ?? DEFAULT_NOUN_RULES;
+  if (!(rules in NOUN_RULES)) throw new ConfigError('$.nounRules', `expected ${Object.keys(NOUN_RULES).join(' or ')}, found ${JSON.stringify(rules)}`);
+  const extractor = options.extractor ?? new NounExtractor(NOUN_RULES[rules]);
+  const matching = (Object.keys(NOUN_RULES) as NounRules[]).find(
+    (name) => NOUN_RULES[name].mergePlurals === extractor.mergePlurals && NOUN_RULES[name].layoutRules === extractor.layoutRules,
+  );
   const perImage = new Map<string, string[][]>();
   const counts = new Map<string, number>();
   for (const image of dataset.images) {
@@ -175,6 +208,8 @@ export function buildCategoryLabels(
     minNounFreq,
     stopList: [...stopList],
     mergePlurals: extractor.mergePlurals,
+    layoutRules: extractor.layoutRules,
+    rules: options.extractor ? (matching ?? 'custom') : rules,
     tagger: NOUN_TAGGER,
   });
 }

@@ -1,7 +1,7 @@
 import winkNLP, { type ItsFunction, type WinkMethods } from 'wink-nlp';
 import model from 'wink-eng-lite-web-model';
 import { tokenizeCaption } from '../dataset/tokenize';
-import { DEFAULT_TAG_OVERRIDES, type TagOverride } from './lexicon';
+import { DEFAULT_TAG_OVERRIDES, layoutUse, type TagOverride } from './lexicon';
 
 /** Name and version of the tagger, recorded with saved noun labels. */
 export const NOUN_TAGGER = 'wink-nlp 2.4.0 + wink-eng-lite-web-model 1.8.1';
@@ -20,6 +20,11 @@ export interface NounExtractorOptions {
   overrides?: readonly TagOverride[];
   /** Map plurals to singular with the tagger's lemmatiser ("airplanes" -> "airplane"). Default false. */
   mergePlurals?: boolean;
+  /**
+   * Leave layout words used as layout ("arranged in lines", "divided into rectangles", "a line of trees") out of
+   * `nounsOf` (see `layoutUse`): they are nouns, but not targets. Default false (`tag` reports them either way).
+   */
+  layoutRules?: boolean;
 }
 
 /** One caption token with the extractor's decision. */
@@ -30,6 +35,8 @@ export interface TaggedToken {
   noun: string | null;
   /** Universal POS tag of the token's head piece (the last word piece of "t-junction"), after overrides. */
   tag: string;
+  /** For a noun used as a layout word ("in lines"), why (see `layoutUse`); otherwise absent. */
+  layout?: string;
 }
 
 /**
@@ -44,12 +51,14 @@ export interface TaggedToken {
  */
 export class NounExtractor {
   readonly mergePlurals: boolean;
+  readonly layoutRules: boolean;
   readonly overrides: readonly TagOverride[];
   private readonly byWord: Map<string, TagOverride[]>;
 
   constructor(options: NounExtractorOptions = {}) {
     this.overrides = options.overrides ?? DEFAULT_TAG_OVERRIDES;
     this.mergePlurals = options.mergePlurals ?? false;
+    this.layoutRules = options.layoutRules ?? false;
     this.byWord = new Map();
     for (const override of this.overrides) {
       const list = this.byWord.get(override.word) ?? [];
@@ -101,17 +110,20 @@ export class NounExtractor {
       // keep their surface form.
       const lemma = headLemma[index]!.toLowerCase();
       if (noun && this.mergePlurals && token.endsWith('s') && !token.includes('-') && lemma !== token && lemma.length > 0) noun = lemma;
-      return { token, noun, tag: override ? (override.noun ? 'NOUN' : `${tag}*`) : tag };
+      const layout = noun ? layoutUse(tokens, index) : null;
+      return { token, noun, tag: override ? (override.noun ? 'NOUN' : `${tag}*`) : tag, ...(layout ? { layout } : {}) };
     });
   }
 
   /**
    * The distinct common nouns of a caption, in order of first appearance. Tokens in `exclude` (checked as written,
-   * before plurals are merged, so "lots" stays out even though its singular "lot" is a class) are left out.
+   * before plurals are merged, so "lots" stays out even though its singular "lot" is a class) are left out, and with
+   * `layoutRules` so are layout words used as layout.
    */
   nounsOf(caption: readonly string[] | string, exclude?: ReadonlySet<string>): string[] {
     const nouns: string[] = [];
-    for (const { token, noun } of this.tag(caption)) {
+    for (const { token, noun, layout } of this.tag(caption)) {
+      if (this.layoutRules && layout) continue;
       if (noun !== null && !exclude?.has(token) && !nouns.includes(noun)) nouns.push(noun);
     }
     return nouns;

@@ -75,3 +75,42 @@ export const DEFAULT_NOUN_STOP_LIST: readonly string[] = [
   'thing', 'things', 'other', 'others', 'image', 'images', 'picture', 'pictures', 'photo', 'photos', 'scene',
   'scenes', 'view', 'views',
 ];
+
+/**
+ * Nouns that often describe how targets are laid out rather than a target ("cars parked in lines", "farmland divided
+ * into rectangles", "a line of trees"), and are a target in other places ("white mark lines on the runway", "a square
+ * with a fountain"). With the layout rules on (`NounExtractor({ layoutRules: true })`, noun rules v2), an occurrence
+ * is left out of the target nouns when `layoutUse` finds it in a layout phrase.
+ */
+export const LAYOUT_WORDS: ReadonlySet<string> = new Set([
+  'line', 'lines', 'rectangle', 'rectangles', 'square', 'squares', 'grid', 'grids', 'column', 'columns',
+  'strip', 'strips', 'circle', 'circles', 'ring', 'rings', 'cluster', 'clusters', 'array', 'arrays', 'pattern', 'patterns',
+]);
+
+/** Words that may stand between "in"/"into" and a layout word ("arranged in two neat lines"). */
+const LAYOUT_MODIFIERS: ReadonlySet<string> = new Set([
+  // Not "the": "a fountain in the square" names a place.
+  'a', 'an', 'two', 'three', 'four', 'five', 'several', 'many', 'some', 'multiple', 'neat', 'straight', 'parallel',
+  'regular', 'orderly', 'long', 'short', 'tidy', 'even', 'uniform', 'little', 'small', 'large', 'big',
+]);
+
+/**
+ * Why the layout word at `index` is used as a layout word, or null when it names a thing. Rules, checked in order:
+ * 1. it follows "in" or "into", with at most two modifiers between ("arranged in lines", "divided into rectangles",
+ *    "parked in two neat lines");
+ * 2. "of" follows it ("a line of trees", "a cluster of buildings": a quantity, like the stop-listed "row of");
+ * 3. it is the verb "line up" / "lined" ("buildings line up along the road").
+ */
+export function layoutUse(tokens: readonly string[], index: number): string | null {
+  const word = tokens[index]!;
+  if (!LAYOUT_WORDS.has(word)) return null;
+  for (let back = 1, skipped = 0; index - back >= 0 && skipped <= 2; back++) {
+    const previous = tokens[index - back]!;
+    if (previous === 'in' || previous === 'into') return `"${previous} … ${word}": how targets are laid out`;
+    if (!LAYOUT_MODIFIERS.has(previous)) break;
+    skipped++;
+  }
+  if (tokens[index + 1] === 'of') return `"${word} of": a quantity`;
+  if ((word === 'line' || word === 'lines') && tokens[index + 1] === 'up') return `"${word} up": a verb`;
+  return null;
+}

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { DatasetImage, Split } from '../dataset/types';
-import { buildCategoryLabels, CategoryLabels } from './categories';
+import { buildCategoryLabels, CategoryLabels, DEFAULT_NOUN_RULES } from './categories';
 import { extractNouns, NounExtractor } from './extractor';
-import { DEFAULT_NOUN_STOP_LIST, DEFAULT_TAG_OVERRIDES } from './lexicon';
+import { DEFAULT_NOUN_STOP_LIST, DEFAULT_TAG_OVERRIDES, layoutUse } from './lexicon';
 
 interface GoldItem {
   sentid: number;
@@ -78,6 +78,31 @@ describe('NounExtractor', () => {
     expect(merging.nounsOf(['lots', 'of', 'cars', 'in', 'the', 'parking', 'lot'], new Set(['lots']))).toEqual(['car', 'parking', 'lot']);
   });
 
+  // Out-of-sample cases written for the layout rules (not UCM captions): the same words as layout and as things.
+  it('layout rules: layout words used as layout are not targets; the same words naming things are', () => {
+    const targets = new NounExtractor({ layoutRules: true, mergePlurals: true });
+    const cases: [string, string[]][] = [
+      ['many cars arranged in lines in the parking lot', ['car', 'parking', 'lot']],
+      ['the farmland is divided into rectangles by narrow roads', ['farmland', 'road']],
+      ['small houses built in two neat lines along the street', ['house', 'street']],
+      ['storage tanks placed in a circle around a pump house', ['storage', 'tank', 'pump', 'house']],
+      ['a line of tall trees beside the river', ['tree', 'river']],
+      ['solar panels laid out in a grid on the roof', ['panel', 'roof']], // "solar": an adjective to the tagger
+      ['a straight runway with white marking lines on it', ['runway', 'marking', 'line']],
+      ['two runways with mark lines and a terminal', ['runway', 'mark', 'line', 'terminal']],
+      ['a statue stands in the circle', ['statue', 'circle']], // "in the": a place, not a layout
+      ['trees grow in the strip between the roads', ['tree', 'strip', 'road']],
+      ['a long landing strip next to a hangar', ['landing', 'strip', 'hangar']],
+    ];
+    for (const [caption, expected] of cases) expect(targets.nounsOf(caption), caption).toEqual(expected);
+    // Without the rules (noun rules v1) the layout uses are nouns like any other.
+    expect(new NounExtractor().nounsOf('many cars arranged in lines in the parking lot')).toEqual(['cars', 'lines', 'parking', 'lot']);
+    expect(layoutUse('cars parked in lines'.split(' '), 3)).toMatch(/"in … lines": how targets are laid out/);
+    expect(layoutUse('a line of trees'.split(' '), 1)).toMatch(/a quantity/);
+    expect(layoutUse('white marking lines'.split(' '), 2)).toBeNull();
+    expect(layoutUse('a grove of trees'.split(' '), 1)).toBeNull(); // not a layout word
+  });
+
   it('documents every override and keeps the spec stop-list words', () => {
     expect(DEFAULT_TAG_OVERRIDES.every((o) => o.reason.length > 10 && o.word === o.word.toLowerCase())).toBe(true);
     for (const word of ['one', 'size', 'kinds', 'lots', 'side', 'part']) expect(DEFAULT_NOUN_STOP_LIST).toContain(word);
@@ -98,7 +123,8 @@ describe('buildCategoryLabels', () => {
       image('5', 'test', 'a beach'),
     ],
   };
-  const labels = buildCategoryLabels(dataset, { minNounFreq: 2 });
+  // Noun rules v1 here (every noun as written); v2, the default, is the test after these.
+  const labels = buildCategoryLabels(dataset, { minNounFreq: 2, rules: 'v1' });
 
   it('keeps nouns seen in at least minNounFreq TRAIN captions, minus the stop-list', () => {
     // train caption counts: airplane 4, airport 3, cars 2, runway 1, airplanes 1, river 1, trees 1, lots (stop-list)
@@ -126,6 +152,36 @@ describe('buildCategoryLabels', () => {
   });
 
   it('uses the spec default of 5 train captions', () => {
-    expect(buildCategoryLabels(dataset).classes).toEqual([]);
+    expect(buildCategoryLabels(dataset, { rules: 'v1' }).classes).toEqual([]);
+    // With plurals merged (v2, the default) "airplane" is in 5 train captions: 4 as "airplane", 1 as "airplanes".
+    expect(buildCategoryLabels(dataset).classes).toEqual(['airplane']);
+  });
+
+  it('noun rules v2 (default) merge singular and plural into one class and leave out layout words; v1 keeps them apart', () => {
+    expect(DEFAULT_NOUN_RULES).toBe('v2');
+    const sydney = {
+      images: [
+        image('1', 'train', 'two runways and a terminal', 'a runway near the terminal'),
+        image('2', 'train', 'planes parked in lines near the runways', 'a plane on the runway'),
+        image('3', 'train', 'a plane and planes', 'cars arranged in lines'),
+        image('4', 'val', 'a runway'),
+      ],
+    };
+    const v2 = buildCategoryLabels(sydney, { minNounFreq: 2 });
+    expect(v2.classes).toEqual(['runway', 'plane', 'terminal']);
+    expect(v2.trainCounts).toEqual([4, 3, 2]);
+    expect(v2.nounsOf('4')).toEqual(['runway']);
+    expect(v2.settings).toMatchObject({ rules: 'v2', mergePlurals: true, layoutRules: true });
+    const v1 = buildCategoryLabels(sydney, { minNounFreq: 2, rules: 'v1' });
+    expect(v1.classes).toEqual(['lines', 'plane', 'planes', 'runway', 'runways', 'terminal']);
+    expect(v1.settings).toMatchObject({ rules: 'v1', mergePlurals: false, layoutRules: false });
+    // Saved settings keep the rules; files written before they were versioned read as v1.
+    expect(CategoryLabels.fromJSON(JSON.parse(JSON.stringify(v2.toJSON()))).settings.rules).toBe('v2');
+    const old = JSON.parse(JSON.stringify(v1.toJSON()));
+    delete old.settings.rules;
+    delete old.settings.layoutRules;
+    expect(CategoryLabels.fromJSON(old).settings).toMatchObject({ rules: 'v1', layoutRules: false });
+    expect(() => CategoryLabels.fromJSON({ ...old, settings: { ...old.settings, rules: 'v9' } }, 'nouns.json')).toThrow(/\$\.settings\.rules: expected "v1", "v2" or "custom"/);
+    expect(() => buildCategoryLabels(sydney, { rules: 'v9' as 'v1' })).toThrow(/nounRules/);
   });
 });

@@ -35,6 +35,8 @@ export interface PreparedManifest {
     minWordFreq: number;
     maxCaptionWords: number;
     minNounFreq: number;
+    /** Noun rules of the target classes (absent in manifests written before they were versioned: v1). */
+    nounRules?: 'v1' | 'v2';
     onError: 'stop' | 'skip';
     defaultSplit: Split | null;
     masks: {

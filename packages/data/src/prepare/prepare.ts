@@ -9,7 +9,7 @@ import { realImagePath } from '../dataset/paths';
 import { decodeImageFile, maxImagePixels } from '../image/codec';
 import { FelzenszwalbSegmenter, FolderMaskProvider, MaskCache, type MaskProvider } from '../masks/index';
 import type { RgbImage } from '../masks/types';
-import { buildCategoryLabels, DEFAULT_MIN_NOUN_FREQ } from '../nouns/categories';
+import { buildCategoryLabels, DEFAULT_MIN_NOUN_FREQ, DEFAULT_NOUN_RULES, type NounRules } from '../nouns/categories';
 import { DEFAULT_MAX_CAPTION_WORDS, DEFAULT_MIN_WORD_FREQ, Vocabulary, countLongCaptions } from '../vocab/vocabulary';
 import { PREPARED_FILES, type PreparedManifest, type PreparedDatasetJson } from './manifest';
 
@@ -32,6 +32,8 @@ export interface PrepareOptions {
   minWordFreq?: number;
   maxCaptionWords?: number;
   minNounFreq?: number;
+  /** Rules that make target classes of caption nouns (default `v2`: plurals merged, layout words left out). */
+  nounRules?: NounRules;
   format?: CaptionFormat | 'auto';
   /** Split for caption-file entries without one (COCO). */
   defaultSplit?: Split;
@@ -86,6 +88,7 @@ interface ResolvedSettings {
   minWordFreq: number;
   maxCaptionWords: number;
   minNounFreq: number;
+  nounRules: NounRules;
   onError: OnErrorPolicy;
   concurrency: number;
 }
@@ -98,6 +101,12 @@ function integerOption(value: unknown, name: string, fallback: number, minimum: 
   return chosen as number;
 }
 
+function nounRulesOption(value: unknown): NounRules {
+  if (value === undefined) return DEFAULT_NOUN_RULES;
+  if (value === 'v1' || value === 'v2') return value;
+  throw new ConfigError('$.nounRules', `expected "v1" or "v2", found ${JSON.stringify(value)}`);
+}
+
 function resolveSettings(options: PrepareOptions): ResolvedSettings {
   const onError = options.onError ?? 'stop';
   if (onError !== 'stop' && onError !== 'skip') {
@@ -108,6 +117,7 @@ function resolveSettings(options: PrepareOptions): ResolvedSettings {
     minWordFreq: integerOption(options.minWordFreq, 'minWordFreq', DEFAULT_MIN_WORD_FREQ, 1),
     maxCaptionWords: integerOption(options.maxCaptionWords, 'maxCaptionWords', DEFAULT_MAX_CAPTION_WORDS, 1),
     minNounFreq: integerOption(options.minNounFreq, 'minNounFreq', DEFAULT_MIN_NOUN_FREQ, 1),
+    nounRules: nounRulesOption(options.nounRules),
     onError,
     concurrency: integerOption(options.concurrency, 'concurrency', 2, 1, 64),
   };
@@ -344,7 +354,7 @@ export async function prepareDataset(
   const long = countLongCaptions(kept, settings.maxCaptionWords, 'train');
   const longAll = countLongCaptions(kept, settings.maxCaptionWords);
   report({ phase: 'nouns', done, total, resumed, skipped: skipped.length, message: 'tagging captions for target nouns' });
-  const categories = buildCategoryLabels(kept, { minNounFreq: settings.minNounFreq });
+  const categories = buildCategoryLabels(kept, { minNounFreq: settings.minNounFreq, rules: settings.nounRules });
   if (categories.size === 0) {
     const warning = `no noun is seen in ${settings.minNounFreq} or more train captions: there are no category targets`;
     warnings.push(warning);
@@ -395,6 +405,7 @@ export async function prepareDataset(
       minWordFreq: settings.minWordFreq,
       maxCaptionWords: settings.maxCaptionWords,
       minNounFreq: settings.minNounFreq,
+      nounRules: settings.nounRules,
       onError: settings.onError,
       defaultSplit: options.defaultSplit ?? null,
       masks: {
