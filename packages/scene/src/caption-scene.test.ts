@@ -9,13 +9,14 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '@s2cpnet/core/testing';
-import { decodeImageFile, encodePng, resizeBilinear, Vocabulary, type RgbImage } from '@s2cpnet/data';
-import { buildS2CPNet, loadCaptioner, presetConfig, saveCheckpoint, type Captioner } from '@s2cpnet/model';
+import { decodeImageFile, encodePng, resizeBilinear, type RgbImage } from '@s2cpnet/data';
+import { loadCaptioner, type Captioner } from '@s2cpnet/model';
 import { sharedPath, skippedBecause } from '../../../scripts/shared-dir';
 import { captionScene, isSkippedTile, type SceneCaptioner } from './caption-scene';
 import { openScene, type Scene } from './scene';
 import { sceneToCsv, sceneToGeoJSON } from './writers';
-import { utmToLonLat, writeTiff, type GeoSpec } from './tiff-writer.test-util';
+import { mosaic, utmToLonLat, writeTiff, type GeoSpec } from './tiff-writer.test-util';
+import { saveTinyCheckpoint } from '../../model/src/tiny-checkpoint.test-util';
 
 const UCM = sharedPath('data/ucm/images');
 const CELL = 64;
@@ -28,43 +29,10 @@ let captioner: Captioner;
 let cells: string[] = [];
 let mosaicFile = '';
 
-/** The s2cpnet preset at toy sizes (64 px input): fast on the cpu backend. */
-function tinyConfig() {
-  const c = presetConfig('s2cpnet');
-  return {
-    ...c,
-    name: 'tiny',
-    encoder: { type: 'resnet50' as const, inputSize: 64, grid: 'native' as const, blocksPerStage: [1, 1, 1, 1], baseWidth: 4, freeze: 'none' as const },
-    spatialEnhancer: { outputChannels: 32 },
-    fusion: { ...c.fusion, dim: 32, heads: 4, units: 1 },
-    categoryHead: { type: 'multi-label' as const, dim: 32, numHeads: 4 },
-    captionDecoder: { ...c.captionDecoder, dim: 32, numLayers: 1, numHeads: 4 },
-  } as ReturnType<typeof presetConfig>;
-}
-
-function mosaic(images: RgbImage[], columns: number, cell: number): RgbImage {
-  const rows = Math.ceil(images.length / columns);
-  const width = columns * cell;
-  const data = new Uint8Array(width * rows * cell * 3);
-  images.forEach((image, k) => {
-    const ox = (k % columns) * cell;
-    const oy = Math.floor(k / columns) * cell;
-    for (let y = 0; y < cell; y++) data.set(image.data.subarray(y * cell * 3, (y + 1) * cell * 3), ((oy + y) * width + ox) * 3);
-  });
-  return { width, height: rows * cell, data };
-}
-
 beforeAll(async () => {
   await useBackend('cpu');
   dir = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-caption-scene-'));
-  const words = 'a road river tree house car green field many some'.split(' ');
-  const vocabulary = Vocabulary.build({ images: [{ id: '1', file: '1', split: 'train', jsonPath: '$', captions: [{ raw: '', tokens: words }] }] }, { minWordFreq: 1 });
-  const model = buildS2CPNet(tinyConfig(), { vocabSize: vocabulary.size, numClasses: 3 });
-  try {
-    await saveCheckpoint(path.join(dir, 'ckpt'), { model, vocabulary, classNames: ['road', 'river', 'tree'], masks: { provider: 'felzenszwalb', precomputed: false, workingSize: 64 } });
-  } finally {
-    model.dispose();
-  }
+  await saveTinyCheckpoint(path.join(dir, 'ckpt'), { words: 'a road river tree house car green field many some'.split(' ') });
   captioner = await loadCaptioner(path.join(dir, 'ckpt'), { cacheDir: false, batchSize: 4, beam: 2 });
   if (!UCM) return;
   // Six UCM tiles (different classes), shrunk to 64 px and saved as PNG: the "source tiles".

@@ -220,3 +220,16 @@ export function utmToLonLat(easting: number, northing: number, zone: number, sou
   const lambda = lambda0 + Math.atan2(Math.sinh(etaP), Math.cos(xiP));
   return [(lambda * 180) / Math.PI, (phi * 180) / Math.PI];
 }
+
+/** Images of `cell` x `cell` px laid out `columns` to a row, left to right and top to bottom, as one RGB image. */
+export function mosaic(images: readonly { data: Uint8Array }[], columns: number, cell: number): { width: number; height: number; data: Uint8Array } {
+  const rows = Math.ceil(images.length / columns);
+  const width = columns * cell;
+  const data = new Uint8Array(width * rows * cell * 3);
+  images.forEach((image, k) => {
+    const ox = (k % columns) * cell;
+    const oy = Math.floor(k / columns) * cell;
+    for (let y = 0; y < cell; y++) data.set(image.data.subarray(y * cell * 3, (y + 1) * cell * 3), ((oy + y) * width + ox) * 3);
+  });
+  return { width, height: rows * cell, data };
+}

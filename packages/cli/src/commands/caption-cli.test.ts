@@ -6,11 +6,11 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { benchmarkImage, encodePng, Vocabulary } from '@s2cpnet/data';
-import { buildS2CPNet, presetConfig, saveCheckpoint } from '@s2cpnet/model';
+import { benchmarkImage, encodePng } from '@s2cpnet/data';
 import { initBackend } from '../backend';
 import { main } from '../main';
-import { runCli, tinyConfigJson } from './cli.test-util';
+import { runCli } from './cli.test-util';
+import { saveTinyCheckpoint } from '../../../model/src/tiny-checkpoint.test-util';
 
 let root = '';
 const run = (args: string[]) => runCli(args, root);
@@ -18,14 +18,7 @@ const run = (args: string[]) => runCli(args, root);
 beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-caption-cli-'));
   await initBackend({ backend: 'cpu' });
-  const words = 'a road river tree house car green field'.split(' ');
-  const vocabulary = Vocabulary.build({ images: [{ id: '1', file: '1', split: 'train', jsonPath: '$', captions: [{ raw: '', tokens: words }] }] }, { minWordFreq: 1 });
-  const model = buildS2CPNet(tinyConfigJson() as ReturnType<typeof presetConfig>, { vocabSize: vocabulary.size, numClasses: 3 });
-  try {
-    await saveCheckpoint(path.join(root, 'ckpt'), { model, vocabulary, classNames: ['road', 'river', 'tree'], masks: { provider: 'felzenszwalb', precomputed: false, workingSize: 64 } });
-  } finally {
-    model.dispose();
-  }
+  await saveTinyCheckpoint(path.join(root, 'ckpt'), { words: 'a road river tree house car green field'.split(' ') });
   mkdirSync(path.join(root, 'images', 'sub', 'deeper'), { recursive: true });
   writeFileSync(path.join(root, 'images', 'a.png'), encodePng(benchmarkImage(64, 1)));
   writeFileSync(path.join(root, 'images', 'sub', 'b.png'), encodePng(benchmarkImage(64, 2)));

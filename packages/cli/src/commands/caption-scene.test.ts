@@ -6,16 +6,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { benchmarkImage, encodePng, Vocabulary, type RgbImage } from '@s2cpnet/data';
-import { buildS2CPNet, presetConfig, saveCheckpoint } from '@s2cpnet/model';
+import { benchmarkImage, encodePng, type RgbImage } from '@s2cpnet/data';
 import { initBackend } from '../backend';
 import { reportError } from '../main';
 import type { CommandContext } from '../command';
 import { captionCommand } from './caption';
 import { CAPTION_SCENE_OPTIONS, captionSceneCommand } from './caption-scene';
-import { tinyConfigJson } from './cli.test-util';
 // Test-only GeoTIFF writer of @s2cpnet/scene (not published).
-import { writeTiff } from '../../../scene/src/tiff-writer.test-util';
+import { mosaic, writeTiff } from '../../../scene/src/tiff-writer.test-util';
+import { saveTinyCheckpoint } from '../../../model/src/tiny-checkpoint.test-util';
 
 let root = '';
 
@@ -36,21 +35,11 @@ async function run(command: typeof captionSceneCommand, args: string[], signal =
 beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-caption-scene-cli-'));
   await initBackend({ backend: 'cpu' });
-  const words = 'a road river tree house car green field'.split(' ');
-  const vocabulary = Vocabulary.build({ images: [{ id: '1', file: '1', split: 'train', jsonPath: '$', captions: [{ raw: '', tokens: words }] }] }, { minWordFreq: 1 });
-  const model = buildS2CPNet(tinyConfigJson() as ReturnType<typeof presetConfig>, { vocabSize: vocabulary.size, numClasses: 3 });
-  try {
-    await saveCheckpoint(path.join(root, 'ckpt'), { model, vocabulary, classNames: ['road', 'river', 'tree'], masks: { provider: 'felzenszwalb', precomputed: false, workingSize: 64 } });
-  } finally {
-    model.dispose();
-  }
+  await saveTinyCheckpoint(path.join(root, 'ckpt'), { words: 'a road river tree house car green field'.split(' ') });
   // A 2 x 2 mosaic of 64 px synthetic aerial tiles in UTM zone 10N (0.3048 m pixels), and the tiles as PNG files.
   const cells: RgbImage[] = [1, 2, 3, 4].map((seed) => benchmarkImage(64, seed));
   cells.forEach((cell, k) => writeFileSync(path.join(root, `cell-${k}.png`), encodePng(cell)));
-  const data = new Uint8Array(128 * 128 * 3);
-  cells.forEach((cell, k) => {
-    for (let y = 0; y < 64; y++) data.set(cell.data.subarray(y * 64 * 3, (y + 1) * 64 * 3), ((Math.floor(k / 2) * 64 + y) * 128 + (k % 2) * 64) * 3);
-  });
+  const { data } = mosaic(cells, 2, 64);
   const geo = { epsg: 32610, tiepoint: { i: 0, j: 0, x: 552000, y: 4182000 }, scale: [0.3048, 0.3048] as [number, number] };
   writeFileSync(path.join(root, 'scene.tif'), writeTiff([{ width: 128, height: 128, samples: 3, bits: 8, data, tileSize: 32 }], geo));
   writeFileSync(path.join(root, 'plain.tif'), writeTiff([{ width: 128, height: 128, samples: 3, bits: 8, data, rowsPerStrip: 8 }]));

@@ -9,13 +9,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { benchmarkImage, encodePng, Vocabulary } from '@s2cpnet/data';
-import { buildS2CPNet, presetConfig, saveCheckpoint } from '@s2cpnet/model';
+import { benchmarkImage, encodePng } from '@s2cpnet/data';
 import { redisServerPath, REDIS_SKIP_REASON, startRedisServer, type RedisServer } from '../../../../scripts/redis-server';
 import { initBackend } from '../backend';
-import { runCli, tinyConfigJson } from './cli.test-util';
+import { runCli } from './cli.test-util';
 import { loadQueuePackage } from './queue-package';
-import { writeTiff } from '../../../scene/src/tiff-writer.test-util';
+import { mosaic, writeTiff } from '../../../scene/src/tiff-writer.test-util';
+import { saveTinyCheckpoint } from '../../../model/src/tiny-checkpoint.test-util';
 
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin.ts');
 const binary = redisServerPath();
@@ -96,14 +96,7 @@ describe.skipIf(!binary)(`s2cpnet queue / worker on a real redis-server${binary 
   beforeAll(async () => {
     root = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-queue-cli-'));
     await initBackend({ backend: 'cpu' });
-    const words = 'a road river tree house car green field'.split(' ');
-    const vocabulary = Vocabulary.build({ images: [{ id: '1', file: '1', split: 'train', jsonPath: '$', captions: [{ raw: '', tokens: words }] }] }, { minWordFreq: 1 });
-    const model = buildS2CPNet(tinyConfigJson() as ReturnType<typeof presetConfig>, { vocabSize: vocabulary.size, numClasses: 3 });
-    try {
-      await saveCheckpoint(path.join(root, 'ckpt'), { model, vocabulary, classNames: ['road', 'river', 'tree'], masks: { provider: 'felzenszwalb', precomputed: false, workingSize: 64 } });
-    } finally {
-      model.dispose();
-    }
+    await saveTinyCheckpoint(path.join(root, 'ckpt'), { words: 'a road river tree house car green field'.split(' ') });
     // 96 px images: a little work per image, so that a batch of 6 with one image per forward pass takes a while.
     mkdirSync(path.join(root, 'images'));
     for (let i = 0; i < 12; i++) writeFileSync(path.join(root, 'images', `scene-${String(i).padStart(2, '0')}.png`), encodePng(benchmarkImage(96, 200 + i)));
@@ -188,11 +181,7 @@ describe.skipIf(!binary)(`s2cpnet queue / worker on a real redis-server${binary 
   it('queue add --scene, a worker, queue export .geojson: what caption-scene writes for the scene', async () => {
     // A 3 x 2 mosaic of 64 px tiles in UTM zone 10N (as the caption-scene test builds it).
     const cells = Array.from({ length: 6 }, (_, i) => benchmarkImage(64, 300 + i));
-    const data = new Uint8Array(192 * 128 * 3);
-    cells.forEach((cell, i) => {
-      const [cx, cy] = [(i % 3) * 64, Math.floor(i / 3) * 64];
-      for (let y = 0; y < 64; y++) data.set(cell.data.subarray(y * 64 * 3, (y + 1) * 64 * 3), ((cy + y) * 192 + cx) * 3);
-    });
+    const { data } = mosaic(cells, 3, 64);
     const geo = { epsg: 32610, tiepoint: { i: 0, j: 0, x: 552000, y: 4182000 }, scale: [0.3048, 0.3048] as [number, number] };
     writeFileSync(path.join(root, 'mosaic.tif'), writeTiff([{ width: 192, height: 128, samples: 3, bits: 8, data, tileSize: 32 }], geo));
     const added = await run(['queue', 'add', '--redis', server!.url, '--queue', 'scene', '--scene', 'mosaic.tif', '--tile', '64', '--batch', '4']);
