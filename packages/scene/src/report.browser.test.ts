@@ -3,7 +3,7 @@
  * The scene report in headless Chromium: the shrunk scene and the tile grid are shown, pointing at a tile shows its
  * caption, the category select paints the heat layer with a legend, and nothing logs an error.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,9 +12,8 @@ import type { RgbImage } from '@s2cpnet/data';
 import { captionScene, type SceneCaptioner } from './caption-scene';
 import { writeSceneReport } from './report';
 import { writeTiff } from './tiff-writer.test-util';
+import { haveChromium, launchChromium } from '../../../scripts/chromium';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM) || process.env.CI === 'true';
 
 let dir = '';
 let browser: Browser | null = null;
@@ -22,12 +21,7 @@ let browser: Browser | null = null;
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-scene-report-'));
   if (!haveChromium) return;
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

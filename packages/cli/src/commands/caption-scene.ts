@@ -6,10 +6,9 @@ import { captionScene, openScene, planTiles, sceneToCsv, sceneToGeoJSON, writeSc
 import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { formatDuration, ProgressBar } from '../progress';
-import { DECODING_FLAGS, decodingFlags } from './caption';
+import { cliCaptionerOptions, DECODING_FLAGS, decodingFlags, loadProgressLines } from './caption';
 import { numberFlag } from './train';
 
-const CACHE_HINT = 'set --cache-dir DIR or S2CPNET_CACHE_DIR to a writable folder';
 
 /** The flags that say how a scene is read and cut, shared by `caption-scene` and `queue add --scene`. */
 export const SCENE_FLAGS = {
@@ -123,25 +122,12 @@ export const captionSceneCommand: Command = {
       );
       if (!scene.crs) context.stderr(`caption-scene: warning: the scene has no georeferencing: positions in ${values.out} are pixels ([column, -row]), not longitude/latitude\n`);
 
-      let lastStage = '';
       const captioner = await loadCaptioner(values.checkpoint, {
-        backend: context.backend?.backend,
-        threads: context.backend?.threads,
-        cwd: context.cwd,
-        beam: decoding.beamSize,
-        maxLength: decoding.maxLength,
-        lengthPenalty: decoding.lengthPenalty,
-        batchSize: decoding.batchSize,
+        ...cliCaptionerOptions('caption-scene', context, decoding, { noCacheFlag: false }),
         maskSize,
         cacheDir: values['cache-dir'],
-        cacheHint: CACHE_HINT,
         signal: context.signal,
-        warn: (line) => context.stderr(`caption-scene: warning: ${line}\n`),
-        onProgress: (p) => {
-          if (p.stage === lastStage || p.stage === 'backend') return;
-          lastStage = p.stage;
-          context.stderr(`caption-scene: ${p.message}\n`);
-        },
+        onProgress: loadProgressLines('caption-scene', context),
       });
       const bar = new ProgressBar(context, 'caption-scene');
       const started = Date.now();

@@ -13,6 +13,7 @@ import {
   type CaptionMasks,
   type CaptionMaskSource,
   type CaptionerFailure,
+  type CaptionerLoadProgress,
   type CaptionerResult,
   type LoadedCheckpoint,
   type OpenCaptionMasksOptions,
@@ -140,6 +141,35 @@ export function formatCaptionsCsv(rows: readonly (CaptionRow | CaptionFailureRow
 }
 
 const CLI_CACHE_HINT = 'set --cache-dir DIR or S2CPNET_CACHE_DIR to a writable folder, or pass --no-cache';
+
+/**
+ * The captioner settings every captioning command (`caption`, `caption-scene`, `worker`) takes the same way from the
+ * global flags and the `DECODING_FLAGS`, with warnings as `<command>: warning: ...` lines. `noCacheFlag`: whether
+ * the command has `--no-cache`, for the hint of an unusable cache folder.
+ */
+export function cliCaptionerOptions(command: string, context: CommandContext, decoding: ReturnType<typeof decodingFlags>, options: { noCacheFlag?: boolean } = {}) {
+  return {
+    backend: context.backend?.backend,
+    threads: context.backend?.threads,
+    cwd: context.cwd,
+    beam: decoding.beamSize,
+    maxLength: decoding.maxLength,
+    lengthPenalty: decoding.lengthPenalty,
+    batchSize: decoding.batchSize,
+    cacheHint: options.noCacheFlag === false ? 'set --cache-dir DIR or S2CPNET_CACHE_DIR to a writable folder' : CLI_CACHE_HINT,
+    warn: (line: string) => context.stderr(`${command}: warning: ${line}\n`),
+  };
+}
+
+/** Loading progress as one `<command>: ...` line per stage (downloads and checkpoint loading; not the backend). */
+export function loadProgressLines(command: string, context: CommandContext): (progress: CaptionerLoadProgress) => void {
+  let lastStage = '';
+  return (p) => {
+    if (p.stage === lastStage || p.stage === 'backend') return;
+    lastStage = p.stage;
+    context.stderr(`${command}: ${p.message}\n`);
+  };
+}
 
 /**
  * Opens the mask source of `caption`/`evaluate` (the library's `openCaptionMasks`, with the CLI's flags named in
@@ -295,28 +325,15 @@ export const captionCommand: Command = {
       } else context.stderr('caption: no --annotations: image_id is each image\'s 1-based position in input order\n');
     }
 
-    let lastStage = '';
     const captioner = await loadCaptioner(values.checkpoint, {
-      backend: context.backend?.backend,
-      threads: context.backend?.threads,
-      cwd: context.cwd,
-      beam: decoding.beamSize,
-      maxLength: decoding.maxLength,
-      lengthPenalty: decoding.lengthPenalty,
-      batchSize: decoding.batchSize,
+      ...cliCaptionerOptions('caption', context, decoding),
       attention: Boolean(values.report),
       masksDir: flags.masksDir,
       maskSize,
       cacheDir: flags.cacheDir,
-      cacheHint: CLI_CACHE_HINT,
       maxPixels: flags.maxPixels,
       signal: context.signal,
-      warn: (line) => context.stderr(`caption: warning: ${line}\n`),
-      onProgress: (p) => {
-        if (p.stage === lastStage || p.stage === 'backend') return;
-        lastStage = p.stage;
-        context.stderr(`caption: ${p.message}\n`);
-      },
+      onProgress: loadProgressLines('caption', context),
     });
     const rows: (CaptionRow | CaptionFailureRow)[] = [];
     const reportItems: CaptionReportItem[] = [];

@@ -4,7 +4,7 @@ import { parsePixelCount } from '@s2cpnet/data';
 import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { formatDuration } from '../progress';
-import { DECODING_FLAGS, decodingFlags } from './caption';
+import { cliCaptionerOptions, DECODING_FLAGS, decodingFlags } from './caption';
 import { numberFlag } from './train';
 import { loadQueuePackage, REDIS_FLAG_HELP } from './queue-package';
 
@@ -104,19 +104,11 @@ export const workerCommand: Command = {
         lockSeconds,
         exitWhenEmpty: values['exit-when-empty'],
         signal: stop.signal,
-        backend: context.backend?.backend,
-        threads: context.backend?.threads,
-        beam: decoding.beamSize,
-        maxLength: decoding.maxLength,
-        lengthPenalty: decoding.lengthPenalty,
-        batchSize: decoding.batchSize,
+        ...cliCaptionerOptions('worker', context, decoding),
         maskSize,
         cacheDir: values['no-cache'] ? false : values['cache-dir'],
-        cacheHint: 'set --cache-dir DIR or S2CPNET_CACHE_DIR to a writable folder, or pass --no-cache',
         maxPixels,
-        cwd: context.cwd,
         onLog: (line) => context.stderr(`worker: ${line}\n`),
-        warn: (line) => context.stderr(`worker: warning: ${line}\n`),
         onLoadProgress: (p) => {
           if (p.stage === 'checkpoint') context.stderr(`worker: ${p.message}\n`);
         },

@@ -4,9 +4,9 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync, readFileSync } from 'nod
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runDemo } from '../commands/demo';
+import { haveChromium, launchChromium } from '../../../../scripts/chromium';
 
 /** Debian's Chromium; `.ci/run` installs it (apt-get install chromium). */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 let out = '';
 
@@ -19,7 +19,7 @@ afterAll(() => {
 });
 
 describe('demo report in headless Chromium', () => {
-  it.runIf(existsSync(CHROMIUM) || process.env.CI === 'true')(
+  it.runIf(haveChromium)(
     'a short demo writes report.html and scores.json; images, captions and charts render',
     async () => {
       const err: string[] = [];
@@ -32,12 +32,7 @@ describe('demo report in headless Chromium', () => {
       const scores = JSON.parse(readFileSync(path.join(out, 'scores.json'), 'utf8'));
       expect(scores.corpus.CIDEr).toBe(corpus.CIDEr);
 
-      const { chromium } = await import('playwright-core');
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      });
+      const browser = await launchChromium();
       try {
         const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
         const errors: string[] = [];

@@ -5,16 +5,15 @@
  * folder) for a person to look at.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { renderReport } from '../demo/report';
 import { renderCaptionReport } from './caption-report';
 import { captionReportInput, demoReportInput } from './testing-report-fixtures.test-util';
+import { haveChromium, launchChromium } from '../../../../scripts/chromium';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM) || process.env.CI === 'true';
 
 let dir = '';
 let shots = '';
@@ -25,12 +24,7 @@ beforeAll(async () => {
   shots = process.env.S2CPNET_REPORT_SHOTS ?? dir;
   mkdirSync(shots, { recursive: true });
   if (!haveChromium) return;
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
