@@ -1,5 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { ShapeError, type CaptionDecoder } from '@s2cpnet/core';
+import { runSearch, tfjsStepper, type Search } from './search';
 import { checkDecodeInputs, suppressTokens, type DecodedCaption, type DecodeOptions } from './types';
 
 export interface BeamSearchOptions extends DecodeOptions {
@@ -60,7 +61,28 @@ interface Candidate {
  * ```
  */
 export function beamSearch<State>(decoder: CaptionDecoder<State>, memory: tf.Tensor3D, options: BeamSearchOptions): DecodedCaption[] {
-  const { maxLength, returnAttention, suppressIds } = checkDecodeInputs('beamSearch', decoder, memory, options);
+  const checked = checkDecodeInputs('beamSearch', decoder, memory, options);
+  const search = beamSearchSteps(memory.shape[0], decoder.vocabSize, { ...options, ...checked });
+  const stepper = tfjsStepper(decoder, memory, checked.returnAttention);
+  try {
+    return runSearch(search, stepper.step);
+  } finally {
+    stepper.dispose();
+  }
+}
+
+/**
+ * Beam search as a search generator over `batch` images (see `Search`): the model-independent part of
+ * `beamSearch`, shared with other runtimes (`@s2cpnet/runtime-onnx` drives it over ONNX Runtime). The first
+ * request has one row per image; later ones `batch * beamSize` rows, reordered as given. `options` must already be
+ * checked (`checkSearchOptions`); the beam-specific ones are checked here.
+ */
+export function* beamSearchSteps(
+  batch: number,
+  vocab: number,
+  options: BeamSearchOptions & { maxLength: number; returnAttention: boolean; suppressIds: readonly number[] },
+): Search<DecodedCaption[]> {
+  const { maxLength, suppressIds } = options;
   const beamSize = options.beamSize ?? 3;
   if (!Number.isInteger(beamSize) || beamSize < 1) throw new ShapeError('beamSearch', 'beamSize', `expected a positive integer, found ${beamSize}`);
   const alpha = options.lengthPenalty ?? 0;
@@ -68,8 +90,6 @@ export function beamSearch<State>(decoder: CaptionDecoder<State>, memory: tf.Ten
   const { startId, endId } = options;
   const minLength = options.minLength ?? 0;
   if (!Number.isInteger(minLength) || minLength < 0) throw new ShapeError('beamSearch', 'minLength', `expected a non-negative integer, found ${minLength}`);
-  const batch = memory.shape[0];
-  const vocab = decoder.vocabSize;
   const expansion = Math.min(beamSize, vocab - suppressIds.length);
   const bestPenalty = Math.max(lengthPenaltyFactor(1, alpha), lengthPenaltyFactor(maxLength, alpha));
 
@@ -80,7 +100,7 @@ export function beamSearch<State>(decoder: CaptionDecoder<State>, memory: tf.Ten
   const done = new Array<boolean>(batch).fill(false);
   let rowsPerImage = 1;
   let inputTokens = new Int32Array(batch).fill(startId);
-  let state = decoder.initState(memory);
+  let reorder: Int32Array | null = null;
 
   const addFinished = (b: number, hypothesis: Hypothesis, ended: boolean) => {
     const pool = finished[b]!;
@@ -89,88 +109,74 @@ export function beamSearch<State>(decoder: CaptionDecoder<State>, memory: tf.Ten
     if (pool.length > beamSize) pool.length = beamSize;
   };
 
-  try {
-    for (let t = 0; t < maxLength && done.some((d) => !d); t++) {
-      const input = tf.tensor1d(inputTokens, 'int32');
-      const step = decoder.step(input, state, { returnAttention });
-      input.dispose();
-      state = step.state;
-      const logProbs = tf.tidy(() => tf.logSoftmax(step.logits, -1));
-      const values = logProbs.dataSync() as Float32Array;
-      suppressTokens(values, vocab, suppressIds);
-      if (t < minLength) for (let row = 0; row < values.length / vocab; row++) values[row * vocab + endId] = -Infinity;
-      const attention = step.attention ? (step.attention.dataSync() as Float32Array) : null;
-      const memoryTokens = step.attention ? step.attention.shape[1] : 0;
-      tf.dispose([logProbs, step.logits, ...(step.attention ? [step.attention] : [])]);
+  for (let t = 0; t < maxLength && done.some((d) => !d); t++) {
+    const answer = yield { reorder, tokens: inputTokens };
+    const values = answer.logProbs;
+    suppressTokens(values, vocab, suppressIds);
+    if (t < minLength) for (let row = 0; row < values.length / vocab; row++) values[row * vocab + endId] = -Infinity;
+    const attention = answer.attention;
+    const memoryTokens = answer.memoryTokens;
 
-      const nextLive: Hypothesis[][] = [];
-      const parents: number[][] = [];
-      for (let b = 0; b < batch; b++) {
-        nextLive.push([]);
-        parents.push([]);
-        if (done[b]) continue;
-        const candidates: Candidate[] = [];
-        live[b]!.forEach((hypothesis, h) => {
-          const row = b * rowsPerImage + h;
-          const base = hypothesis?.logProb ?? 0;
-          for (const token of topIndices(values, row * vocab, vocab, expansion)) {
-            candidates.push({ parent: h, token, logProb: base + values[row * vocab + token]! });
-          }
-        });
-        // Stable sort: ties keep the order of (parent, rank), so beam size 1 picks exactly what greedy picks.
-        candidates.sort((x, y) => y.logProb - x.logProb);
-        for (let rank = 0; rank < candidates.length && nextLive[b]!.length < beamSize; rank++) {
-          const c = candidates[rank]!;
-          const parent = live[b]![c.parent]!;
-          const row = b * rowsPerImage + c.parent;
-          const node: Hypothesis = {
-            token: c.token,
-            attention: attention ? attention.slice(row * memoryTokens, (row + 1) * memoryTokens) : null,
-            parent,
-            length: (parent?.length ?? 0) + 1,
-            logProb: c.logProb,
-          };
-          if (c.token === endId) {
-            if (rank < beamSize) addFinished(b, node, true);
-          } else {
-            nextLive[b]!.push(node);
-            parents[b]!.push(row);
-          }
+    const nextLive: Hypothesis[][] = [];
+    const parents: number[][] = [];
+    for (let b = 0; b < batch; b++) {
+      nextLive.push([]);
+      parents.push([]);
+      if (done[b]) continue;
+      const candidates: Candidate[] = [];
+      live[b]!.forEach((hypothesis, h) => {
+        const row = b * rowsPerImage + h;
+        const base = hypothesis?.logProb ?? 0;
+        for (const token of topIndices(values, row * vocab, vocab, expansion)) {
+          candidates.push({ parent: h, token, logProb: base + values[row * vocab + token]! });
         }
-        if (t + 1 === maxLength) {
-          for (const node of nextLive[b]!) addFinished(b, node, false);
-          nextLive[b] = [];
-        }
-        done[b] = isDone(nextLive[b]!, finished[b]!, beamSize, bestPenalty);
-      }
-      if (done.every((d) => d)) break;
-
-      // Every image gets a block of beamSize rows; idle rows copy a row of their own image and feed <end>.
-      const rowIndices = new Int32Array(batch * beamSize);
-      const nextTokens = new Int32Array(batch * beamSize).fill(endId);
-      for (let b = 0; b < batch; b++) {
-        for (let j = 0; j < beamSize; j++) {
-          const i = b * beamSize + j;
-          if (!done[b] && j < nextLive[b]!.length) {
-            rowIndices[i] = parents[b]![j]!;
-            nextTokens[i] = nextLive[b]![j]!.token;
-          } else {
-            rowIndices[i] = b * rowsPerImage;
-          }
+      });
+      // Stable sort: ties keep the order of (parent, rank), so beam size 1 picks exactly what greedy picks.
+      candidates.sort((x, y) => y.logProb - x.logProb);
+      for (let rank = 0; rank < candidates.length && nextLive[b]!.length < beamSize; rank++) {
+        const c = candidates[rank]!;
+        const parent = live[b]![c.parent]!;
+        const row = b * rowsPerImage + c.parent;
+        const node: Hypothesis = {
+          token: c.token,
+          attention: attention ? attention.slice(row * memoryTokens, (row + 1) * memoryTokens) : null,
+          parent,
+          length: (parent?.length ?? 0) + 1,
+          logProb: c.logProb,
+        };
+        if (c.token === endId) {
+          if (rank < beamSize) addFinished(b, node, true);
+        } else {
+          nextLive[b]!.push(node);
+          parents[b]!.push(row);
         }
       }
-      const indices = tf.tensor1d(rowIndices, 'int32');
-      try {
-        state = decoder.reorderState(state, indices);
-      } finally {
-        indices.dispose();
+      if (t + 1 === maxLength) {
+        for (const node of nextLive[b]!) addFinished(b, node, false);
+        nextLive[b] = [];
       }
-      live = nextLive.map((hyps, b) => (done[b] ? [] : hyps));
-      rowsPerImage = beamSize;
-      inputTokens = nextTokens;
+      done[b] = isDone(nextLive[b]!, finished[b]!, beamSize, bestPenalty);
     }
-  } finally {
-    decoder.disposeState(state);
+    if (done.every((d) => d)) break;
+
+    // Every image gets a block of beamSize rows; idle rows copy a row of their own image and feed <end>.
+    const rowIndices = new Int32Array(batch * beamSize);
+    const nextTokens = new Int32Array(batch * beamSize).fill(endId);
+    for (let b = 0; b < batch; b++) {
+      for (let j = 0; j < beamSize; j++) {
+        const i = b * beamSize + j;
+        if (!done[b] && j < nextLive[b]!.length) {
+          rowIndices[i] = parents[b]![j]!;
+          nextTokens[i] = nextLive[b]![j]!.token;
+        } else {
+          rowIndices[i] = b * rowsPerImage;
+        }
+      }
+    }
+    reorder = rowIndices;
+    live = nextLive.map((hyps, b) => (done[b] ? [] : hyps));
+    rowsPerImage = beamSize;
+    inputTokens = nextTokens;
   }
   return finished.map((pool) => toCaption(pool[0]));
 }

@@ -1,5 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import type { CaptionDecoder } from '@s2cpnet/core';
+import { runSearch, tfjsStepper, type Search } from './search';
 import { argMax, checkDecodeInputs, suppressTokens, type DecodedCaption, type DecodeOptions } from './types';
 
 /**
@@ -14,42 +15,48 @@ import { argMax, checkDecodeInputs, suppressTokens, type DecodedCaption, type De
  * ```
  */
 export function greedyDecode<State>(decoder: CaptionDecoder<State>, memory: tf.Tensor3D, options: DecodeOptions): DecodedCaption[] {
-  const { maxLength, returnAttention, suppressIds } = checkDecodeInputs('greedyDecode', decoder, memory, options);
-  const batch = memory.shape[0];
-  const vocab = decoder.vocabSize;
+  const checked = checkDecodeInputs('greedyDecode', decoder, memory, options);
+  const stepper = tfjsStepper(decoder, memory, checked.returnAttention);
+  try {
+    return runSearch(greedySearch(memory.shape[0], decoder.vocabSize, { ...options, ...checked }), stepper.step);
+  } finally {
+    stepper.dispose();
+  }
+}
+
+/**
+ * Greedy decoding as a search generator over `batch` rows (see `Search`): the model-independent part of
+ * `greedyDecode`, shared with other runtimes. `options` must already be checked (`checkSearchOptions`).
+ */
+export function* greedySearch(
+  batch: number,
+  vocab: number,
+  options: DecodeOptions & { maxLength: number; returnAttention: boolean; suppressIds: readonly number[] },
+): Search<DecodedCaption[]> {
+  const { maxLength, suppressIds } = options;
   const results: DecodedCaption[] = Array.from({ length: batch }, () => ({ tokens: [], logProb: 0, score: 0, finished: false, attention: [] }));
   const done = new Array<boolean>(batch).fill(false);
   const current = new Int32Array(batch).fill(options.startId);
-  let state = decoder.initState(memory);
-  try {
-    for (let t = 0; t < maxLength && done.some((d) => !d); t++) {
-      const input = tf.tensor1d(current, 'int32');
-      const step = decoder.step(input, state, { returnAttention });
-      input.dispose();
-      state = step.state;
-      const logProbs = tf.tidy(() => tf.logSoftmax(step.logits, -1));
-      const values = logProbs.dataSync() as Float32Array;
-      suppressTokens(values, vocab, suppressIds);
-      const attention = step.attention ? (step.attention.dataSync() as Float32Array) : null;
-      const tokens = step.attention ? step.attention.shape[1] : 0;
-      tf.dispose([logProbs, step.logits, step.attention ?? []]);
-      for (let b = 0; b < batch; b++) {
-        if (done[b]) continue;
-        const word = argMax(values, b * vocab, vocab);
-        const result = results[b]!;
-        result.logProb += values[b * vocab + word]!;
-        if (word === options.endId) {
-          result.finished = true;
-          done[b] = true;
-        } else {
-          result.tokens.push(word);
-          if (attention) result.attention.push(attention.slice(b * tokens, (b + 1) * tokens));
-        }
-        current[b] = word;
+  for (let t = 0; t < maxLength && done.some((d) => !d); t++) {
+    const answer = yield { reorder: null, tokens: current.slice() };
+    const values = answer.logProbs;
+    suppressTokens(values, vocab, suppressIds);
+    const attention = answer.attention;
+    const tokens = answer.memoryTokens;
+    for (let b = 0; b < batch; b++) {
+      if (done[b]) continue;
+      const word = argMax(values, b * vocab, vocab);
+      const result = results[b]!;
+      result.logProb += values[b * vocab + word]!;
+      if (word === options.endId) {
+        result.finished = true;
+        done[b] = true;
+      } else {
+        result.tokens.push(word);
+        if (attention) result.attention.push(attention.slice(b * tokens, (b + 1) * tokens));
       }
+      current[b] = word;
     }
-  } finally {
-    decoder.disposeState(state);
   }
   for (const result of results) result.score = result.logProb;
   return results;

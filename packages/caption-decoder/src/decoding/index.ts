@@ -1,5 +1,7 @@
 /**
  * Greedy decoding and batched beam search over any `CaptionDecoder` (subpath `@s2cpnet/caption-decoder/decoding`).
+ * The searches themselves are model-independent generators (`greedySearch`, `beamSearchSteps`) driven by a step
+ * function: `runSearch` over a tfjs decoder, `runSearchAsync` over an asynchronous runtime such as ONNX Runtime.
  *
  * @example
  * ```ts
@@ -8,6 +10,7 @@
  * ```
  * @module
  */
-export { greedyDecode } from './greedy';
-export { beamSearch, lengthPenaltyFactor, type BeamSearchOptions } from './beam';
-export { DEFAULT_MAX_DECODE_LENGTH, type DecodedCaption, type DecodeOptions } from './types';
+export { greedyDecode, greedySearch } from './greedy';
+export { beamSearch, beamSearchSteps, lengthPenaltyFactor, type BeamSearchOptions } from './beam';
+export { runSearch, runSearchAsync, tfjsStepper, type Search, type StepAnswer, type StepRequest } from './search';
+export { DEFAULT_MAX_DECODE_LENGTH, checkSearchOptions, type DecodedCaption, type DecodeOptions } from './types';

@@ -47,24 +47,36 @@ export function checkDecodeInputs<State>(
   if (memory.shape[2] !== decoder.memoryWidth) {
     throw new ShapeError(caller, 'memory', `expected width ${decoder.memoryWidth}, found shape [${memory.shape.join(', ')}]`);
   }
+  // A decoder that states how many positions it can read (TransformerCaptionDecoder does) is checked up front,
+  // rather than failing after some steps: `maxLength` tokens need positions 0..maxLength-1.
+  const positions = (decoder as { maxLength?: unknown }).maxLength;
+  return checkSearchOptions(caller, { vocabSize: decoder.vocabSize, positions: typeof positions === 'number' ? positions : undefined }, options);
+}
+
+/**
+ * Checks the decoding options against a model's vocabulary size and (when known) the number of positions its
+ * decoder can read; returns the resolved max length, attention flag and de-duplicated suppressed ids.
+ */
+export function checkSearchOptions(
+  caller: string,
+  model: { vocabSize: number; positions?: number },
+  options: DecodeOptions,
+): { maxLength: number; returnAttention: boolean; suppressIds: number[] } {
   for (const key of ['startId', 'endId'] as const) {
     const id = options[key];
-    if (!Number.isInteger(id) || id < 0 || id >= decoder.vocabSize) {
-      throw new ShapeError(caller, key, `expected an integer id in 0..${decoder.vocabSize - 1}, found ${id}`);
+    if (!Number.isInteger(id) || id < 0 || id >= model.vocabSize) {
+      throw new ShapeError(caller, key, `expected an integer id in 0..${model.vocabSize - 1}, found ${id}`);
     }
   }
   const maxLength = options.maxLength ?? DEFAULT_MAX_DECODE_LENGTH;
   if (!Number.isInteger(maxLength) || maxLength < 1) throw new ShapeError(caller, 'maxLength', `expected a positive integer, found ${maxLength}`);
-  // A decoder that states how many positions it can read (TransformerCaptionDecoder does) is checked up front,
-  // rather than failing after some steps: `maxLength` tokens need positions 0..maxLength-1.
-  const positions = (decoder as { maxLength?: unknown }).maxLength;
-  if (typeof positions === 'number' && maxLength > positions) {
-    throw new ShapeError(caller, 'maxLength', `${maxLength} tokens would exceed maxLength ${positions} of the decoder's positions`);
+  if (model.positions !== undefined && maxLength > model.positions) {
+    throw new ShapeError(caller, 'maxLength', `${maxLength} tokens would exceed maxLength ${model.positions} of the decoder's positions`);
   }
   const suppressIds = [...new Set(options.suppressIds ?? [])];
   for (const id of suppressIds) {
-    if (!Number.isInteger(id) || id < 0 || id >= decoder.vocabSize) {
-      throw new ShapeError(caller, 'suppressIds', `expected integer ids in 0..${decoder.vocabSize - 1}, found ${id}`);
+    if (!Number.isInteger(id) || id < 0 || id >= model.vocabSize) {
+      throw new ShapeError(caller, 'suppressIds', `expected integer ids in 0..${model.vocabSize - 1}, found ${id}`);
     }
     if (id === options.endId) throw new ShapeError(caller, 'suppressIds', `cannot suppress endId ${id}: captions could never finish`);
   }
