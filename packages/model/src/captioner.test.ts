@@ -92,7 +92,7 @@ describe('loadCaptioner', () => {
     captioner.dispose();
   });
 
-  it("warns about an input much larger than the model input; 'onnx' is not available yet", async () => {
+  it("warns about an input much larger than the model input; 'onnx' points to loadOnnxCaptioner", async () => {
     const big = path.join(root, 'big.png');
     writeFileSync(big, encodePng(benchmarkImage(300, 2)));
     const warnings: string[] = [];
@@ -100,7 +100,7 @@ describe('loadCaptioner', () => {
     await captioner.caption(big);
     expect(warnings.join('\n')).toMatch(/big\.png is 300x300 px, more than 4x the model's 64 px input/);
     captioner.dispose();
-    await expect(loadCaptioner(checkpoint, { runtime: 'onnx' })).rejects.toThrow(/'onnx' runtime is not available yet/);
+    await expect(loadCaptioner(checkpoint, { runtime: 'onnx' })).rejects.toThrow(/'onnx' runtime is @s2cpnet\/runtime-onnx's loadOnnxCaptioner/);
   });
 
   describe('from a URL with a sha256', () => {

@@ -23,6 +23,7 @@ import {
   FolderMaskProvider,
   MaskCache,
   DEFAULT_WORKING_SIZE,
+  type MaskProvider,
   type RgbImage,
 } from '@s2cpnet/data';
 import { loadCheckpoint, type LoadedCheckpoint } from './checkpoint';
@@ -66,6 +67,11 @@ export interface OpenCaptionMasksOptions {
   warn?: (line: string) => void;
   /** How to fix an unusable cache folder, appended to the warning. */
   cacheHint?: string;
+  /**
+   * Computes the masks instead of the built-in Felzenszwalb segmenter, e.g. a SAM-class model
+   * (`@s2cpnet/runtime-onnx`'s `createSamMaskProvider`): use the provider the checkpoint's training data used.
+   */
+  provider?: MaskProvider;
 }
 
 /**
@@ -81,7 +87,7 @@ export async function openCaptionMasks(options: OpenCaptionMasksOptions): Promis
     const folder = new FolderMaskProvider({ dir: path.resolve(cwd, options.masksDir) });
     return { view: (_image, file) => folder.readMaskView(file), cacheDir: null, precomputed: true };
   }
-  const provider = new FelzenszwalbSegmenter();
+  const provider = options.provider ?? new FelzenszwalbSegmenter();
   const size = options.maskSize ?? DEFAULT_WORKING_SIZE;
   const compute: CaptionMaskSource = (image, file) => computeMaskView(image, file, provider, { size });
   if (options.cacheDir === false) return { view: compute, cacheDir: null, compute };
@@ -114,6 +120,17 @@ export async function openCaptionMasks(options: OpenCaptionMasksOptions): Promis
     }
   };
   return { view, cacheDir: dir, compute };
+}
+
+/**
+ * A warning when captioning would compute masks with another provider than the one the checkpoint's training
+ * masks came from (e.g. trained on `prepare --masks sam`, captioned without a SAM model), else null.
+ */
+export function maskProviderMismatch(recorded: { provider: string; precomputed: boolean } | null | undefined, options: { masksDir?: string; provider?: MaskProvider }): string | null {
+  if (!recorded || recorded.precomputed || options.masksDir) return null;
+  const using = options.provider?.name ?? 'felzenszwalb';
+  if (recorded.provider === using) return null;
+  return `the checkpoint's training masks came from "${recorded.provider}" but captioning computes them with "${using}": captions may suffer (for sam, give --masks sam --sam-encoder F --sam-decoder F)`;
 }
 
 /**
@@ -180,7 +197,7 @@ export interface CaptionerLoadProgress {
 }
 
 export interface LoadCaptionerOptions {
-  /** Only 'tfjs' today. */
+  /** 'tfjs' (the default); for 'onnx' use `@s2cpnet/runtime-onnx`'s `loadOnnxCaptioner`, which takes the same options. */
   runtime?: 'tfjs' | 'onnx';
   /** tfjs backend to use (`tensorflow`, `wasm`, `cpu`); default: the program's, else the fastest available. */
   backend?: string;
@@ -198,6 +215,8 @@ export interface LoadCaptionerOptions {
   attention?: boolean;
   /** Folder of precomputed masks named like the image files (for checkpoints trained on such masks). */
   masksDir?: string;
+  /** Computes masks instead of the built-in segmenter (see `OpenCaptionMasksOptions.provider`). */
+  maskProvider?: MaskProvider;
   /** Mask working size; default the one the checkpoint records (see `recordedMaskSize`). */
   maskSize?: number;
   /** Cache folder for computed masks and downloaded checkpoints; default `defaultCacheDir()`; false: no mask cache. */
@@ -269,8 +288,8 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  */
 export async function loadCaptioner(ref: string, options: LoadCaptionerOptions = {}): Promise<Captioner> {
   const runtime = options.runtime ?? 'tfjs';
-  if (runtime === 'onnx') throw new ConfigError('runtime', "the 'onnx' runtime is not available yet; use runtime: 'tfjs' (the default)");
-  if (runtime !== 'tfjs') throw new ConfigError('runtime', `expected 'tfjs' (or, later, 'onnx'), found ${JSON.stringify(runtime)}`);
+  if (runtime === 'onnx') throw new ConfigError('runtime', "the 'onnx' runtime is @s2cpnet/runtime-onnx's loadOnnxCaptioner (same options); loadCaptioner runs tfjs");
+  if (runtime !== 'tfjs') throw new ConfigError('runtime', `expected 'tfjs', found ${JSON.stringify(runtime)}`);
   // Checked before anything is loaded.
   positiveInteger(options.beam, 'beam', 3);
   positiveInteger(options.maxLength, 'maxLength', 25);
@@ -289,7 +308,9 @@ export async function loadCaptioner(ref: string, options: LoadCaptionerOptions =
   try {
     if (checkpoint.model.config.useMaskView) {
       maskSize = options.maskSize ?? (await recordedMaskSize(checkpoint));
-      masks = await openCaptionMasks({ masksDir: options.masksDir, cacheDir: options.cacheDir, maskSize, cwd, warn, cacheHint: options.cacheHint });
+      masks = await openCaptionMasks({ masksDir: options.masksDir, cacheDir: options.cacheDir, maskSize, cwd, warn, cacheHint: options.cacheHint, provider: options.maskProvider });
+      const mismatch = maskProviderMismatch(checkpoint.masks, { masksDir: options.masksDir, provider: options.maskProvider });
+      if (mismatch) warn(mismatch);
     }
   } catch (error) {
     checkpoint.model.dispose();
@@ -299,7 +320,7 @@ export async function loadCaptioner(ref: string, options: LoadCaptionerOptions =
   return createCaptioner(checkpoint, { ...options, backend, masks, maskSize });
 }
 
-export interface CreateCaptionerOptions extends Omit<LoadCaptionerOptions, 'runtime' | 'threads' | 'sha256' | 'onProgress' | 'masksDir' | 'cacheDir' | 'cacheHint' | 'maskSize'> {
+export interface CreateCaptionerOptions extends Omit<LoadCaptionerOptions, 'runtime' | 'threads' | 'sha256' | 'onProgress' | 'masksDir' | 'maskProvider' | 'cacheDir' | 'cacheHint' | 'maskSize'> {
   /** Mask views, required when the model reads them (see `openCaptionMasks`); a function is called with each decoded image and its name. */
   masks?: CaptionMasks | CaptionMaskSource | null;
   /** The mask working size, for information (`Captioner.maskSize`). */
@@ -320,19 +341,65 @@ export interface CreateCaptionerOptions extends Omit<LoadCaptionerOptions, 'runt
 export function createCaptioner(checkpoint: LoadedCheckpoint, options: CreateCaptionerOptions = {}): Captioner {
   const beam = positiveInteger(options.beam, 'beam', 3);
   const maxLength = positiveInteger(options.maxLength, 'maxLength', 25);
+  const backend = options.backend ?? tf.getBackend();
+  const { model } = checkpoint;
+  const decodeOptions = { beamSize: beam, maxLength, lengthPenalty: options.lengthPenalty ?? 0, returnAttention: options.attention ?? false };
+  const engine: CaptionEngine = {
+    inputSize: model.inputSize,
+    normalization: model.encoder.normalization === 'symmetric' ? 'mobilenet' : 'resnet',
+    usesMaskView: model.config.useMaskView,
+    run(pixels, maskPixels, count) {
+      const size = model.inputSize;
+      const images = tf.tensor4d(pixels, [count, size, size, 3]);
+      const maskTensor = maskPixels ? tf.tensor4d(maskPixels, [count, size, size, 3]) : undefined;
+      try {
+        return captionBatch(model, { images, masks: maskTensor }, checkpoint.vocabulary, checkpoint.classNames, decodeOptions).map((r) => ({
+          caption: r.caption,
+          categories: r.categories.map((c) => ({ name: c.name, probability: c.probability })),
+          ...(decodeOptions.returnAttention ? { attention: r.attention } : {}),
+          grid: r.grid,
+        }));
+      } finally {
+        tf.dispose([images, ...(maskTensor ? [maskTensor] : [])]);
+      }
+    },
+    dispose: () => model.dispose(),
+  };
+  return { checkpoint, backend, ...captionerOverEngine(engine, options) };
+}
+
+/**
+ * The forward pass of a captioner: normalised pixels in, captions out. The tfjs captioner's engine runs the
+ * checkpoint's model; `@s2cpnet/runtime-onnx` gives one that runs an ONNX export, so decoding, resizing,
+ * normalisation, mask views, batching and error handling exist once (`captionerOverEngine`).
+ */
+export interface CaptionEngine {
+  /** The side the model reads images at. */
+  readonly inputSize: number;
+  /** Pixel normalisation of the backbone (`normalizeForBackbone`). */
+  readonly normalization: 'mobilenet' | 'resnet';
+  /** True when the model reads the mask view. */
+  readonly usesMaskView: boolean;
+  /** Captions `count` images: `pixels` (and `maskPixels`) [count, S, S, 3], normalised. One result per image, without `file`. */
+  run(pixels: Float32Array, maskPixels: Float32Array | null, count: number): CaptionerResult[] | Promise<CaptionerResult[]>;
+  dispose(): void;
+}
+
+/** The runtime-independent part of a captioner over a `CaptionEngine`: inputs, mask views, batches, failures. */
+export function captionerOverEngine(
+  engine: CaptionEngine,
+  options: Pick<CreateCaptionerOptions, 'batchSize' | 'cwd' | 'warn' | 'masks' | 'maskSize' | 'maxPixels' | 'signal'> = {},
+): Omit<Captioner, 'checkpoint' | 'backend'> {
   const batchSize = positiveInteger(options.batchSize, 'batchSize', 8);
   const cwd = options.cwd ?? process.cwd();
   const warn = options.warn ?? (() => undefined);
-  const backend = options.backend ?? tf.getBackend();
   const masks: CaptionMasks | null =
-    !checkpoint.model.config.useMaskView || !options.masks ? null : typeof options.masks === 'function' ? { view: options.masks, cacheDir: null } : options.masks;
-  if (checkpoint.model.config.useMaskView && !masks) throw new ConfigError('masks', 'this checkpoint reads the mask view, but no mask source was given (see openCaptionMasks)');
+    !engine.usesMaskView || !options.masks ? null : typeof options.masks === 'function' ? { view: options.masks, cacheDir: null } : options.masks;
+  if (engine.usesMaskView && !masks) throw new ConfigError('masks', 'this checkpoint reads the mask view, but no mask source was given (see openCaptionMasks)');
   const maskSize = masks ? (options.maskSize ?? null) : null;
 
-  const { model } = checkpoint;
-  const size = model.inputSize;
-  const norm = model.encoder.normalization === 'symmetric' ? 'mobilenet' : 'resnet';
-  const decodeOptions = { beamSize: beam, maxLength, lengthPenalty: options.lengthPenalty ?? 0, returnAttention: options.attention ?? false };
+  const size = engine.inputSize;
+  const norm = engine.normalization;
   let disposed = false;
 
   const checkSize = (image: RgbImage, name: string) => {
@@ -379,7 +446,7 @@ export function createCaptioner(checkpoint: LoadedCheckpoint, options: CreateCap
   };
 
   /** The forward pass of one batch of prepared inputs. */
-  const run = (batch: readonly { file?: string; image: RgbImage; maskView: RgbImage | null }[]): CaptionerResult[] => {
+  const run = async (batch: readonly { file?: string; image: RgbImage; maskView: RgbImage | null }[]): Promise<CaptionerResult[]> => {
     if (disposed) throw new ConfigError('captioner', 'this captioner was disposed');
     const pixels = new Float32Array(batch.length * size * size * 3);
     const maskPixels = masks ? new Float32Array(batch.length * size * size * 3) : null;
@@ -387,19 +454,8 @@ export function createCaptioner(checkpoint: LoadedCheckpoint, options: CreateCap
       pixels.set(normalizeForBackbone(resizeBilinear(item.image, size, size), norm), i * size * size * 3);
       if (maskPixels) maskPixels.set(normalizeForBackbone(resizeBilinear(item.maskView!, size, size), norm), i * size * size * 3);
     });
-    const images = tf.tensor4d(pixels, [batch.length, size, size, 3]);
-    const maskTensor = maskPixels ? tf.tensor4d(maskPixels, [batch.length, size, size, 3]) : undefined;
-    try {
-      return captionBatch(model, { images, masks: maskTensor }, checkpoint.vocabulary, checkpoint.classNames, decodeOptions).map((r, i) => ({
-        ...(batch[i]!.file ? { file: batch[i]!.file } : {}),
-        caption: r.caption,
-        categories: r.categories.map((c) => ({ name: c.name, probability: c.probability })),
-        ...(decodeOptions.returnAttention ? { attention: r.attention } : {}),
-        grid: r.grid,
-      }));
-    } finally {
-      tf.dispose([images, ...(maskTensor ? [maskTensor] : [])]);
-    }
+    const results = await engine.run(pixels, maskPixels, batch.length);
+    return results.map((r, i) => (batch[i]!.file ? { file: batch[i]!.file, ...r } : r));
   };
 
   const interrupted = (signal?: AbortSignal) => {
@@ -407,8 +463,6 @@ export function createCaptioner(checkpoint: LoadedCheckpoint, options: CreateCap
   };
 
   return {
-    checkpoint,
-    backend,
     inputSize: size,
     maskSize,
     async caption(input, callOptions = {}) {
@@ -419,7 +473,7 @@ export function createCaptioner(checkpoint: LoadedCheckpoint, options: CreateCap
         const chunk = inputs.slice(from, from + batchSize);
         const prepared = [];
         for (let i = 0; i < chunk.length; i++) prepared.push(await prepare(chunk[i]!, from + i));
-        results.push(...run(prepared));
+        results.push(...(await run(prepared)));
         await yieldToEventLoop();
       }
       return results;
@@ -442,7 +496,7 @@ export function createCaptioner(checkpoint: LoadedCheckpoint, options: CreateCap
             failed.set(from + i, { file, error: error.message });
           }
         }
-        const results = prepared.length > 0 ? run(prepared) : [];
+        const results = prepared.length > 0 ? await run(prepared) : [];
         const byIndex = new Map(prepared.map((p, i) => [p.index, { ...p, result: results[i]! }]));
         for (let index = from; index < from + chunk.length; index++) {
           const done = byIndex.get(index);
@@ -463,7 +517,7 @@ export function createCaptioner(checkpoint: LoadedCheckpoint, options: CreateCap
     dispose() {
       if (disposed) return;
       disposed = true;
-      model.dispose();
+      engine.dispose();
     },
   };
 }

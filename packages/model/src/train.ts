@@ -56,6 +56,12 @@ export interface TrainOptions {
   validation?: CaptionOptions & { maxImages?: number; split?: Split };
   /** Cache backbone features on disk and train on them (needs a fully frozen encoder). Default: when frozen. */
   featureCache?: boolean;
+  /**
+   * Computes the frozen backbone's features for the cache in another runtime, e.g. ONNX Runtime through
+   * `@s2cpnet/runtime-onnx`'s `onnxFeatureExtractor` (about 4x faster than tfjs-wasm). Called once with the model
+   * when the cache is used; its `dispose` is called when training ends. Default: the tfjs backbone.
+   */
+  featureExtractor?: (model: S2CPNet) => Promise<FeatureExtractor>;
   /** Stop after the epoch during which this many minutes have passed. */
   timeBudgetMinutes?: number;
   /**
@@ -142,11 +148,11 @@ export async function evaluateSplit(
   model: S2CPNet,
   prepared: PreparedDataset,
   split: Split,
-  options: CaptionOptions & { maxImages?: number; batchSize?: number; featureCache?: FeatureCache | null; signal?: AbortSignal } = {},
+  options: CaptionOptions & { maxImages?: number; batchSize?: number; featureCache?: FeatureCache | null; computeFeatures?: ComputeFeatures; signal?: AbortSignal } = {},
 ): Promise<{ scores: CaptionScores; predictions: { image_id: string; caption: string; result: CaptionResult }[] }> {
   const images = imagesOfSplit(prepared.dataset, split).slice(0, options.maxImages ?? Infinity);
   if (images.length === 0) throw new ConfigError('$.split', `split "${split}" of ${prepared.dir} has no images`);
-  const pipeline = makePipeline(model, prepared, split, options.batchSize ?? 16, 0, { shuffle: false, featureCache: options.featureCache ?? null, subset: images.map((i) => i.id) });
+  const pipeline = makePipeline(model, prepared, split, options.batchSize ?? 16, 0, { shuffle: false, featureCache: options.featureCache ?? null, computeFeatures: options.computeFeatures, subset: images.map((i) => i.id) });
   const predictions: { image_id: string; caption: string; result: CaptionResult }[] = [];
   for await (const batch of pipeline.epoch(0)) {
     if (options.signal?.aborted) throw new InterruptedError('evaluation interrupted');
@@ -167,13 +173,24 @@ function backboneNormalization(model: S2CPNet): 'resnet' | 'mobilenet' {
 }
 
 /** A batch pipeline for a model: its input size and normalisation, masks when it reads them, features when cached. */
+/** Computes backbone features of `count` normalised images [count, S, S, 3] for the feature cache. */
+export type ComputeFeatures = (pixels: Float32Array, count: number) => Promise<CachedFeature[]> | CachedFeature[];
+
+/** A backbone feature extractor for training's feature cache (see `TrainOptions.featureExtractor`). */
+export interface FeatureExtractor {
+  /** Shown in the training log, e.g. `onnxruntime (1 thread)`. */
+  name: string;
+  compute(pixels: Float32Array, count: number): Promise<CachedFeature[]>;
+  dispose(): void | Promise<void>;
+}
+
 function makePipeline(
   model: S2CPNet,
   prepared: PreparedDataset,
   split: Split,
   batchSize: number,
   seed: number,
-  options: { shuffle: boolean; featureCache: FeatureCache | null; subset?: string[] },
+  options: { shuffle: boolean; featureCache: FeatureCache | null; computeFeatures?: ComputeFeatures; subset?: string[] },
 ): BatchPipeline {
   const subset = options.subset ? new Set(options.subset) : null;
   const dataset = subset ? { images: prepared.dataset.images.filter((i) => subset.has(i.id)) } : prepared.dataset;
@@ -192,7 +209,9 @@ function makePipeline(
       ? {
           cache: options.featureCache,
           backboneId: backboneId(model),
-          compute: (pixels: Float32Array, count: number): CachedFeature[] =>
+          compute:
+            options.computeFeatures ??
+            ((pixels: Float32Array, count: number): CachedFeature[] =>
             tf.tidy(() => {
               const s = model.inputSize;
               const x = tf.tensor4d(pixels, [count, s, s, 3]);
@@ -200,7 +219,7 @@ function makePipeline(
               const data = f.dataSync() as Float32Array;
               const per = data.length / count;
               return Array.from({ length: count }, (_, i) => ({ shape: f.shape.slice(1), data: data.slice(i * per, (i + 1) * per) }));
-            }),
+            })),
         }
       : undefined,
   });
@@ -546,124 +565,136 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
   const useCache = options.featureCache ?? frozen;
   if (useCache && !frozen) throw new ConfigError('$.encoder.freeze', 'a feature cache needs a fully frozen encoder (freeze: "all")');
   const featureCache = useCache ? new FeatureCache({ dir: path.join(options.runDir, FEATURE_CACHE_DIR) }) : null;
-  const variables = trainableVariables(model);
-  const started = Date.now();
-
-  const refreshState = () => {
-    state.learningRate = optimizer.learningRate;
-    state.step = optimizer.step;
-    state.schedule = { ...schedule.toJSON(), best: Number.isFinite(schedule.best) ? schedule.best : null };
-  };
-  // Captioning must make mask views as this data's `prepare` did: its settings travel in every checkpoint.
-  const masks = prepared.manifest.settings.masks;
-  const save = async (dir: string, extra: Partial<TrainingState> = {}) => {
-    refreshState();
-    await saveCheckpoint(dir, { model, vocabulary: prepared.vocabulary, classNames: prepared.categories.classes, optimizer, training: { ...state, ...extra }, masks });
-  };
-
-  let stoppedBecause: TrainResult['stoppedBecause'] = 'max-epochs';
-  for (let epoch = state.epoch; epoch < maxEpochs; epoch++) {
-    const epochStart = Date.now();
-    const pipeline = makePipeline(model, prepared, 'train', batchSize, deriveSeed(seed, 'data'), { shuffle: true, featureCache });
-    const batchesPerEpoch = pipeline.batchesPerEpoch;
-    let sums = { loss: 0, caption: 0, category: 0, hasCategory: false, batches: 0, samples: 0 };
-    if (state.batchInEpoch > 0 && state.run.partial) sums = state.run.partial as typeof sums;
-    let index = 0;
-    const resumedAtBatch = state.batchInEpoch;
-    const samplesAtStart = sums.samples;
-    for await (const batch of pipeline.epoch(epoch)) {
-      if (index++ < state.batchInEpoch) continue; // resume inside an epoch: same order, skip what was done
-      const inputs = batchInputs(model, batch);
-      const stepResult = trainStep(model, variables, optimizer, {
-        inputs,
-        captions: batch.captions,
-        captionShape: [batch.batchSize, batch.captionsPerImage, batch.captionLength],
-        categories: batch.categories,
-        numClasses: model.numClasses,
-        microBatchSize,
-        dropoutSeed: deriveSeed(seed, `step-${optimizer.step}`),
-      });
-      tf.dispose(Object.values(inputs));
-      sums.loss += stepResult.loss;
-      sums.caption += stepResult.captionLoss;
-      if (stepResult.categoryLoss !== null) {
-        sums.category += stepResult.categoryLoss;
-        sums.hasCategory = true;
-      }
-      sums.batches += 1;
-      sums.samples += Array.from(batch.captionCounts).reduce((a, b) => a + b, 0);
-      state.batchInEpoch = index;
-      const elapsed = (Date.now() - epochStart) / 1000;
-      const rate = (sums.samples - samplesAtStart) / Math.max(elapsed, 1e-6);
-      options.onProgress?.({
-        epoch: epoch + 1,
-        batch: index,
-        batchesPerEpoch,
-        step: optimizer.step,
-        loss: stepResult.loss,
-        captionLoss: stepResult.captionLoss,
-        categoryLoss: stepResult.categoryLoss,
-        samplesPerSecond: rate,
-        etaSeconds: ((batchesPerEpoch - index) * elapsed) / Math.max(index - resumedAtBatch, 1),
-      });
-      if (options.signal?.aborted) {
-        state.epoch = epoch;
-        await save(lastDir, { run: { ...state.run, partial: sums } });
-        optimizer.dispose();
-        throw new InterruptedError(`training interrupted at epoch ${epoch + 1}, batch ${index}/${batchesPerEpoch}: saved ${lastDir}; continue with --resume`);
-      }
-    }
-    // validation on VAL only
-    const validation = options.validation ?? {};
-    const { scores } = await evaluateSplit(model, prepared, validation.split ?? 'val', {
-      ...validation,
-      beamSize: validation.beamSize ?? 1,
-      featureCache,
-      signal: options.signal,
-    });
-    const meteor = scores.METEOR ?? 0;
-    const verdict = schedule.observe(epoch, meteor);
-    const record: EpochRecord = {
-      epoch: epoch + 1,
-      step: optimizer.step,
-      learningRate: optimizer.learningRate,
-      trainLoss: sums.loss / Math.max(sums.batches, 1),
-      trainCaptionLoss: sums.caption / Math.max(sums.batches, 1),
-      trainCategoryLoss: sums.hasCategory ? sums.category / Math.max(sums.batches, 1) : null,
-      val: scores,
-      improved: verdict.improved,
-      seconds: (Date.now() - epochStart) / 1000,
-      samplesPerSecond: (sums.samples - samplesAtStart) / Math.max((Date.now() - epochStart) / 1000, 1e-6),
-    };
-    if (verdict.decay) optimizer.learningRate *= schedule.options.factor;
-    history.push(record);
-    state.history = history as unknown as Record<string, unknown>[];
-    state.epoch = epoch + 1;
-    state.batchInEpoch = 0;
-    delete state.run.partial;
-    // Checkpoints first, last/ last of them (it is the run's state), then the log line: a crash in between is
-    // resumed from last/, redoing at most this epoch, and the log is cut back to what last/ has.
-    if (verdict.improved) await save(bestDir);
-    const overBudget = options.timeBudgetMinutes !== undefined && (Date.now() - started) / 60000 >= options.timeBudgetMinutes;
-    const done = verdict.stop || overBudget || epoch + 1 >= maxEpochs;
-    if (done) {
-      state.finished = true;
-      stoppedBecause = verdict.stop ? 'schedule' : overBudget ? 'time-budget' : 'max-epochs';
-    }
-    if (options.keepEpochs) {
-      // The training state travels along (where the weights came from), the optimiser moments do not.
-      refreshState();
-      await saveCheckpoint(path.join(options.runDir, `epoch-${epoch + 1}`), { model, vocabulary: prepared.vocabulary, classNames: prepared.categories.classes, training: state, masks });
-    }
-    await save(lastDir);
-    crashPoint('train:checkpoint-saved');
-    await fsp.appendFile(logFile, `${JSON.stringify(record)}\n`);
-    options.onEpoch?.(record);
-    log(`epoch ${epoch + 1}: loss ${record.trainLoss.toFixed(4)}, val METEOR ${meteor.toFixed(4)}, CIDEr ${(scores.CIDEr ?? 0).toFixed(4)}${verdict.improved ? ' (best)' : ''}`);
-    if (done) break;
+  const extractor = featureCache && options.featureExtractor ? await options.featureExtractor(model) : null;
+  if (extractor) log(`backbone features for the cache are computed with ${extractor.name}`);
+  try {
+    return await trainEpochs();
+  } finally {
+    await extractor?.dispose();
   }
-  optimizer.dispose();
-  return { model, prepared, history, bestEpoch: bestEpochOf(schedule), bestScore: schedule.best, stoppedBecause, lastDir, bestDir };
+
+  async function trainEpochs(): Promise<TrainResult> {
+    const computeFeatures = extractor ? (pixels: Float32Array, count: number) => extractor.compute(pixels, count) : undefined;
+    const variables = trainableVariables(model);
+    const started = Date.now();
+
+    const refreshState = () => {
+      state.learningRate = optimizer.learningRate;
+      state.step = optimizer.step;
+      state.schedule = { ...schedule.toJSON(), best: Number.isFinite(schedule.best) ? schedule.best : null };
+    };
+    // Captioning must make mask views as this data's `prepare` did: its settings travel in every checkpoint.
+    const masks = prepared.manifest.settings.masks;
+    const save = async (dir: string, extra: Partial<TrainingState> = {}) => {
+      refreshState();
+      await saveCheckpoint(dir, { model, vocabulary: prepared.vocabulary, classNames: prepared.categories.classes, optimizer, training: { ...state, ...extra }, masks });
+    };
+
+    let stoppedBecause: TrainResult['stoppedBecause'] = 'max-epochs';
+    for (let epoch = state.epoch; epoch < maxEpochs; epoch++) {
+      const epochStart = Date.now();
+      const pipeline = makePipeline(model, prepared, 'train', batchSize, deriveSeed(seed, 'data'), { shuffle: true, featureCache, computeFeatures });
+      const batchesPerEpoch = pipeline.batchesPerEpoch;
+      let sums = { loss: 0, caption: 0, category: 0, hasCategory: false, batches: 0, samples: 0 };
+      if (state.batchInEpoch > 0 && state.run.partial) sums = state.run.partial as typeof sums;
+      let index = 0;
+      const resumedAtBatch = state.batchInEpoch;
+      const samplesAtStart = sums.samples;
+      for await (const batch of pipeline.epoch(epoch)) {
+        if (index++ < state.batchInEpoch) continue; // resume inside an epoch: same order, skip what was done
+        const inputs = batchInputs(model, batch);
+        const stepResult = trainStep(model, variables, optimizer, {
+          inputs,
+          captions: batch.captions,
+          captionShape: [batch.batchSize, batch.captionsPerImage, batch.captionLength],
+          categories: batch.categories,
+          numClasses: model.numClasses,
+          microBatchSize,
+          dropoutSeed: deriveSeed(seed, `step-${optimizer.step}`),
+        });
+        tf.dispose(Object.values(inputs));
+        sums.loss += stepResult.loss;
+        sums.caption += stepResult.captionLoss;
+        if (stepResult.categoryLoss !== null) {
+          sums.category += stepResult.categoryLoss;
+          sums.hasCategory = true;
+        }
+        sums.batches += 1;
+        sums.samples += Array.from(batch.captionCounts).reduce((a, b) => a + b, 0);
+        state.batchInEpoch = index;
+        const elapsed = (Date.now() - epochStart) / 1000;
+        const rate = (sums.samples - samplesAtStart) / Math.max(elapsed, 1e-6);
+        options.onProgress?.({
+          epoch: epoch + 1,
+          batch: index,
+          batchesPerEpoch,
+          step: optimizer.step,
+          loss: stepResult.loss,
+          captionLoss: stepResult.captionLoss,
+          categoryLoss: stepResult.categoryLoss,
+          samplesPerSecond: rate,
+          etaSeconds: ((batchesPerEpoch - index) * elapsed) / Math.max(index - resumedAtBatch, 1),
+        });
+        if (options.signal?.aborted) {
+          state.epoch = epoch;
+          await save(lastDir, { run: { ...state.run, partial: sums } });
+          optimizer.dispose();
+          throw new InterruptedError(`training interrupted at epoch ${epoch + 1}, batch ${index}/${batchesPerEpoch}: saved ${lastDir}; continue with --resume`);
+        }
+      }
+      // validation on VAL only
+      const validation = options.validation ?? {};
+      const { scores } = await evaluateSplit(model, prepared, validation.split ?? 'val', {
+        ...validation,
+        beamSize: validation.beamSize ?? 1,
+        featureCache,
+        computeFeatures,
+        signal: options.signal,
+      });
+      const meteor = scores.METEOR ?? 0;
+      const verdict = schedule.observe(epoch, meteor);
+      const record: EpochRecord = {
+        epoch: epoch + 1,
+        step: optimizer.step,
+        learningRate: optimizer.learningRate,
+        trainLoss: sums.loss / Math.max(sums.batches, 1),
+        trainCaptionLoss: sums.caption / Math.max(sums.batches, 1),
+        trainCategoryLoss: sums.hasCategory ? sums.category / Math.max(sums.batches, 1) : null,
+        val: scores,
+        improved: verdict.improved,
+        seconds: (Date.now() - epochStart) / 1000,
+        samplesPerSecond: (sums.samples - samplesAtStart) / Math.max((Date.now() - epochStart) / 1000, 1e-6),
+      };
+      if (verdict.decay) optimizer.learningRate *= schedule.options.factor;
+      history.push(record);
+      state.history = history as unknown as Record<string, unknown>[];
+      state.epoch = epoch + 1;
+      state.batchInEpoch = 0;
+      delete state.run.partial;
+      // Checkpoints first, last/ last of them (it is the run's state), then the log line: a crash in between is
+      // resumed from last/, redoing at most this epoch, and the log is cut back to what last/ has.
+      if (verdict.improved) await save(bestDir);
+      const overBudget = options.timeBudgetMinutes !== undefined && (Date.now() - started) / 60000 >= options.timeBudgetMinutes;
+      const done = verdict.stop || overBudget || epoch + 1 >= maxEpochs;
+      if (done) {
+        state.finished = true;
+        stoppedBecause = verdict.stop ? 'schedule' : overBudget ? 'time-budget' : 'max-epochs';
+      }
+      if (options.keepEpochs) {
+        // The training state travels along (where the weights came from), the optimiser moments do not.
+        refreshState();
+        await saveCheckpoint(path.join(options.runDir, `epoch-${epoch + 1}`), { model, vocabulary: prepared.vocabulary, classNames: prepared.categories.classes, training: state, masks });
+      }
+      await save(lastDir);
+      crashPoint('train:checkpoint-saved');
+      await fsp.appendFile(logFile, `${JSON.stringify(record)}\n`);
+      options.onEpoch?.(record);
+      log(`epoch ${epoch + 1}: loss ${record.trainLoss.toFixed(4)}, val METEOR ${meteor.toFixed(4)}, CIDEr ${(scores.CIDEr ?? 0).toFixed(4)}${verdict.improved ? ' (best)' : ''}`);
+      if (done) break;
+    }
+    optimizer.dispose();
+    return { model, prepared, history, bestEpoch: bestEpochOf(schedule), bestScore: schedule.best, stoppedBecause, lastDir, bestDir };
+  }
 }
 
 export interface TrainStepInput {
