@@ -138,7 +138,7 @@ describe.skipIf(!binary)(`queue on a real redis-server${binary ? '' : ` (${REDIS
   });
 
   it('--runtime onnx and a bad queue name are clear errors before anything loads', async () => {
-    await expect(runWorker({ redis: redis(), queue: 'main', checkpoint: 'x', runtime: 'onnx' })).rejects.toThrow(/onnx.*not available yet/);
+    await expect(runWorker({ redis: redis(), queue: 'main', checkpoint: 'x', runtime: 'onnx' })).rejects.toThrow(/onnx.*not available to queue workers yet/);
     await expect(enqueue({ redis: redis(), queue: 'a b', files: images })).rejects.toThrow(/queue name/);
     await expect(enqueue({ redis: redis(), queue: 'q', scene: path.join(root, 'no-such.tif') })).rejects.toThrow(/no-such\.tif/);
     await expect(enqueue({ redis: redis(), queue: 'q', files: images, sceneSettings: { tile: 32 } })).rejects.toThrow(/only used with scene/);

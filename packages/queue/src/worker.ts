@@ -42,7 +42,7 @@ export type WorkerCaptionerOptions = Pick<
 export interface RunWorkerOptions extends QueueTarget, WorkerCaptionerOptions {
   /** Checkpoint folder, installed weights package or archive URL with `#sha256=HEX`, as `loadCaptioner` takes it. */
   checkpoint: string;
-  /** 'tfjs' (default). 'onnx' is not available yet. */
+  /** 'tfjs' (default). 'onnx' is not available to workers yet (caption and evaluate have it). */
   runtime?: 'tfjs' | 'onnx';
   /** Jobs this worker runs at once (BullMQ concurrency). Default 1: tfjs runs one batch at a time per process. */
   concurrency?: number;
@@ -124,7 +124,7 @@ async function bindQueue(client: Redis, key: string, binding: QueueBinding, queu
 export async function runWorker(options: RunWorkerOptions): Promise<WorkerSummary> {
   const log = options.onLog ?? (() => undefined);
   const runtime = options.runtime ?? 'tfjs';
-  if (runtime === 'onnx') throw new ConfigError('runtime', "the 'onnx' runtime is not available yet (it comes with the ONNX export); use tfjs (the default)");
+  if (runtime === 'onnx') throw new ConfigError('runtime', "the 'onnx' runtime is not available to queue workers yet (s2cpnet caption|evaluate --runtime onnx have it); use tfjs (the default)");
   if (runtime !== 'tfjs') throw new ConfigError('runtime', `expected tfjs or onnx, found ${JSON.stringify(runtime)}`);
   const name = checkQueueName(options.queue, options.names?.queue);
   const concurrency = options.concurrency ?? 1;

@@ -12,7 +12,22 @@
  * ```
  * @module
  */
-export { OnnxGraph, float, floats, OPSET, IR_VERSION, type AttributeValue, type Dim, type OnnxDtype, type SerializeOptions, type Value } from './graph';
+export {
+  OnnxGraph,
+  float,
+  floats,
+  OPSET,
+  IR_VERSION,
+  type AttributeValue,
+  type Dim,
+  type FloatAttribute,
+  type FloatsAttribute,
+  type InitializerInfo,
+  type OnnxDtype,
+  type SerializeOptions,
+  type Value,
+  type ValueReader,
+} from './graph';
 export {
   NoOnnxExportError,
   exporterFor,

@@ -1,13 +1,14 @@
 import { parseArgs } from 'node:util';
 import * as path from 'node:path';
 import { ConfigError, writeFileAtomic } from '@s2cpnet/core';
-import { loadCaptioner } from '@s2cpnet/model';
+import { loadCaptioner, type Captioner } from '@s2cpnet/model';
 import { captionScene, openScene, planTiles, sceneToCsv, sceneToGeoJSON, writeSceneReport } from '@s2cpnet/scene';
 import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { formatDuration, ProgressBar } from '../progress';
 import { cliCaptionerOptions, DECODING_FLAGS, decodingFlags, loadProgressLines } from './caption';
 import { numberFlag } from './train';
+import { chooseRuntime, RUNTIME_FLAGS } from './runtime-package';
 
 
 /** The flags that say how a scene is read and cut, shared by `caption-scene` and `queue add --scene`. */
@@ -51,6 +52,7 @@ export const CAPTION_SCENE_OPTIONS = {
   'mask-size': { type: 'string' },
   'cache-dir': { type: 'string' },
   ...DECODING_FLAGS,
+  ...RUNTIME_FLAGS,
 } as const;
 
 const CAPTION_SCENE_USAGE = `s2cpnet caption-scene SCENE.tif --checkpoint DIR|PACKAGE|URL#sha256=HEX --out FILE.geojson|.csv [options]
@@ -83,6 +85,9 @@ Options (default in brackets):
   --batch-size N          tiles read and captioned together [8]
   --mask-size N           working size mask views are computed at [the checkpoint's training data's, else 224]
   --cache-dir DIR         cache folder for checkpoints given by URL [S2CPNET_CACHE_DIR, else ~/.cache/s2cpnet]
+  --runtime R             tfjs | onnx | auto: onnx runs the checkpoint's ONNX export in ONNX Runtime (see
+                          s2cpnet export --format onnx); auto picks it when installed and exported [tfjs]
+  --ort-provider P        with the onnx runtime: cpu | cuda | webgpu [cpu]
 
 Tiles run row by row from the top-left; the last column and row are moved back to end at the scene's edge. 8-bit
 data is used as it is; 16-bit and float data are stretched linearly between the 2nd and 98th percentile of each
@@ -122,13 +127,18 @@ export const captionSceneCommand: Command = {
       );
       if (!scene.crs) context.stderr(`caption-scene: warning: the scene has no georeferencing: positions in ${values.out} are pixels ([column, -row]), not longitude/latitude\n`);
 
-      const captioner = await loadCaptioner(values.checkpoint, {
+      const runtime = await chooseRuntime(values, values.checkpoint, context.cwd);
+      const captionerOptions = {
         ...cliCaptionerOptions('caption-scene', context, decoding, { noCacheFlag: false }),
         maskSize,
         cacheDir: values['cache-dir'],
         signal: context.signal,
         onProgress: loadProgressLines('caption-scene', context),
-      });
+      };
+      const captioner: Omit<Captioner, 'checkpoint'> =
+        runtime.runtime === 'onnx'
+          ? await runtime.pkg.loadOnnxCaptioner(values.checkpoint, { ...captionerOptions, threads: context.backend?.threads, provider: runtime.provider })
+          : await loadCaptioner(values.checkpoint, captionerOptions);
       const bar = new ProgressBar(context, 'caption-scene');
       const started = Date.now();
       let result;

@@ -12,6 +12,7 @@ import {
   recordedMaskSize,
   type CaptionMasks,
   type CaptionMaskSource,
+  type Captioner,
   type CaptionerFailure,
   type CaptionerLoadProgress,
   type CaptionerResult,
@@ -23,6 +24,7 @@ import { ExitCode } from '../command';
 import { formatDuration, ProgressBar } from '../progress';
 import { writeCaptionReport, type CaptionReportItem } from '../report/caption-report';
 import { numberFlag } from './train';
+import { chooseRuntime, RUNTIME_FLAGS, SAM_FLAGS, samProviderFromFlags, type SamProvider } from './runtime-package';
 
 export { defaultCacheDir, type CaptionMasks, type CaptionMaskSource, type OpenCaptionMasksOptions };
 
@@ -140,7 +142,7 @@ export function formatCaptionsCsv(rows: readonly (CaptionRow | CaptionFailureRow
   return `file,caption,categories${failed ? ',error' : ''}\n${rows.map(line).join('\n')}\n`;
 }
 
-const CLI_CACHE_HINT = 'set --cache-dir DIR or S2CPNET_CACHE_DIR to a writable folder, or pass --no-cache';
+export const CLI_CACHE_HINT = 'set --cache-dir DIR or S2CPNET_CACHE_DIR to a writable folder, or pass --no-cache';
 
 /**
  * The captioner settings every captioning command (`caption`, `caption-scene`, `worker`) takes the same way from the
@@ -186,6 +188,7 @@ export const MASK_FLAGS = {
   'cache-dir': { type: 'string' },
   'no-cache': { type: 'boolean', default: false },
   'max-pixels': { type: 'string' },
+  ...SAM_FLAGS,
 } as const;
 
 /**
@@ -201,7 +204,7 @@ export async function maskSizeFor(checkpoint: Pick<LoadedCheckpoint, 'training'>
 /** Reads the `MASK_FLAGS` values into the options of `openCaptionMasks` (less `maskSize` and `cwd`) and `maxPixels`. */
 export function maskFlags(values: { masks?: string; 'cache-dir'?: string; 'no-cache'?: boolean; 'max-pixels'?: string }) {
   return {
-    masksDir: values.masks,
+    masksDir: values.masks === 'sam' ? undefined : values.masks,
     cacheDir: values['no-cache'] ? (false as const) : values['cache-dir'],
     maxPixels: values['max-pixels'] === undefined ? undefined : parsePixelCount(values['max-pixels'], '--max-pixels'),
   };
@@ -259,11 +262,20 @@ Options (default in brackets):
   --length-penalty A      GNMT length-penalty exponent [0]
   --max-length N          most words per caption [25]
   --batch-size N          images per forward pass [8]
-  --masks DIR             precomputed mask images named like the images [masks computed as prepare does]
+  --masks DIR|sam         precomputed mask images named like the images, or sam: compute them with a SAM-class
+                          model (needs @s2cpnet/runtime-onnx) as prepare --masks sam did [masks computed as
+                          prepare does]
+  --sam-encoder FILE      with --masks sam: the SAM image encoder .onnx [required there]
+  --sam-decoder FILE      with --masks sam: the SAM prompt encoder + mask decoder .onnx [required there]
+  --sam-points N          with --masks sam: points per side of the prompt grid [16]
   --mask-size N           working size masks are computed at [the checkpoint's training data's, else 224]
   --cache-dir DIR         cache folder [S2CPNET_CACHE_DIR, else $XDG_CACHE_HOME/s2cpnet, else ~/.cache/s2cpnet]
   --no-cache              compute masks without a cache [off]
   --max-pixels N          largest image accepted, in pixels [S2CPNET_MAX_IMAGE_PIXELS, else 64000000]
+  --runtime R             tfjs | onnx | auto: onnx runs the checkpoint's ONNX export (s2cpnet export --format onnx,
+                          or the onnx/ folder a weights package ships) in ONNX Runtime, with the same captions;
+                          auto picks onnx when @s2cpnet/runtime-onnx, onnxruntime-node and an export are there [tfjs]
+  --ort-provider P        with the onnx runtime: cpu | cuda | webgpu [cpu]
 
 Caches: computed mask views go to <cache folder>/masks, keyed by the sha256 of each image file and the mask
 settings; checkpoint archives given by URL are downloaded to <cache folder>/checkpoints/archives and unpacked to
@@ -290,10 +302,12 @@ export const captionCommand: Command = {
         report: { type: 'string' },
         'on-error': { type: 'string' },
         recursive: { type: 'boolean', default: false },
+        ...RUNTIME_FLAGS,
       },
     });
     if (!values.checkpoint) throw new ConfigError('--checkpoint', 'required: a checkpoint folder or an installed weights package');
     if (positionals.length === 0) throw new ConfigError('FILES_OR_FOLDERS', 'give at least one image file or folder');
+    const runtime = await chooseRuntime(values, values.checkpoint, context.cwd);
     const fromOut = values.out ? (/\.(json|jsonl|csv)$/i.exec(values.out)?.[1]?.toLowerCase() as CaptionFormat | undefined) : undefined;
     if (values.format !== undefined && !(CAPTION_FORMATS as readonly string[]).includes(values.format)) {
       throw new ConfigError('--format', `expected one of ${CAPTION_FORMATS.join(', ')}, found ${JSON.stringify(values.format)}`);
@@ -325,7 +339,7 @@ export const captionCommand: Command = {
       } else context.stderr('caption: no --annotations: image_id is each image\'s 1-based position in input order\n');
     }
 
-    const captioner = await loadCaptioner(values.checkpoint, {
+    const captionerOptions = {
       ...cliCaptionerOptions('caption', context, decoding),
       attention: Boolean(values.report),
       masksDir: flags.masksDir,
@@ -334,7 +348,19 @@ export const captionCommand: Command = {
       maxPixels: flags.maxPixels,
       signal: context.signal,
       onProgress: loadProgressLines('caption', context),
-    });
+    };
+    const sam: SamProvider | null = await samProviderFromFlags(values, context.cwd, context.backend?.threads);
+    let captioner: Omit<Captioner, 'checkpoint'>;
+    try {
+      const withSam = sam ? { ...captionerOptions, maskProvider: sam } : captionerOptions;
+      captioner =
+        runtime.runtime === 'onnx'
+          ? await runtime.pkg.loadOnnxCaptioner(values.checkpoint, { ...withSam, threads: context.backend?.threads, provider: runtime.provider })
+          : await loadCaptioner(values.checkpoint, withSam);
+    } catch (error) {
+      await sam?.dispose();
+      throw error;
+    }
     const rows: (CaptionRow | CaptionFailureRow)[] = [];
     const reportItems: CaptionReportItem[] = [];
     const failures: CaptionFailureRow[] = [];
@@ -387,6 +413,7 @@ export const captionCommand: Command = {
       bar.end();
       await stream?.close();
       captioner.dispose();
+      await sam?.dispose();
     }
     const captioned = rows.filter((r): r is CaptionRow => !('error' in r));
     if (format === 'json' || format === 'csv' || format === 'coco') {

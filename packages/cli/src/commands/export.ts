@@ -7,6 +7,7 @@ import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { initBackend } from '../backend';
 import { numberFlag } from './train';
+import { loadRuntimeOnnxPackage } from './runtime-package';
 
 /** An absolute path on any system at the start of a string: `/x`, `C:\x`, `C:/x`, `\\server\x`. */
 const ABSOLUTE_AT_START = /^(?:\/|\\\\|[A-Za-z]:[\\/])/;
@@ -41,6 +42,7 @@ function sourceLabel(checkpoint: LoadedCheckpoint, cwd: string): string {
 export const EXPORT_OPTIONS = {
   checkpoint: { type: 'string', multiple: true },
   out: { type: 'string' },
+  format: { type: 'string' },
   quantize: { type: 'string' },
   'group-size': { type: 'string' },
   include: { type: 'string', multiple: true },
@@ -61,6 +63,11 @@ Options:
   --group-size N            rows per quantisation group with --quantize uint8 (default 32)
   --include FILE            copy a file (README, licence, the command that trained it) into the checkpoint folder;
                             may be repeated (default: none)
+  --format F                tfjs: a checkpoint folder (default); onnx: an ONNX export for ONNX Runtime
+                            (encoder.onnx, decoder-step.onnx, vocabulary, nouns, manifest.json with checksums) for
+                            s2cpnet caption|evaluate --runtime onnx; with --quantize uint8 its large weights are stored
+                            as 8 bits with the same grouping (dequantised once when a session starts); needs
+                            @s2cpnet/runtime-onnx
   --json                    print {from, out, weightsBytes, quantize, parameters} on stdout (default off: one line)`,
   async run(argv: string[], context: CommandContext) {
     const { values } = parseArgs({ args: argv, strict: true, options: EXPORT_OPTIONS });
@@ -68,6 +75,12 @@ Options:
     if (references.length === 0) throw new ConfigError('--checkpoint', 'required: a checkpoint folder or an npm package that holds one');
     if (!values.out) throw new ConfigError('--out', 'required: the folder to write');
     if (values.quantize !== undefined && values.quantize !== 'uint8') throw new ConfigError('--quantize', `expected "uint8", found ${JSON.stringify(values.quantize)}`);
+    const format = values.format ?? 'tfjs';
+    if (format !== 'tfjs' && format !== 'onnx') throw new ConfigError('--format', `expected tfjs or onnx, found ${JSON.stringify(values.format)}`);
+    if (format === 'onnx') {
+      if (values.include !== undefined) throw new ConfigError('--include', 'only for --format tfjs (an ONNX export holds the graphs, vocabulary, nouns and manifest)');
+    }
+    const onnx = format === 'onnx' ? await loadRuntimeOnnxPackage() : null;
     const extraFiles: Record<string, string> = {};
     for (const file of values.include ?? []) {
       const full = path.resolve(context.cwd, file);
@@ -103,6 +116,22 @@ Options:
     delete portableConfig.encoderWeights;
     (loaded.model as { config: S2CPNetConfig }).config = withoutAbsolutePaths(portableConfig);
     const out = path.resolve(context.cwd, values.out);
+    if (onnx) {
+      try {
+        const started = Date.now();
+        const { manifest } = await onnx.exportOnnx(loaded, out, {
+          quantize: values.quantize === 'uint8' ? 'uint8' : undefined,
+          groupSize: numberFlag(values['group-size'], '--group-size', { integer: true, min: 1 }),
+          onProgress: (line) => context.stderr(`export: ${line}\n`),
+        });
+        const bytes = Object.values(manifest.files).reduce((n, f) => n + f.bytes, 0);
+        const summary = { from: all.length > 1 ? all.map((c) => c.dir) : loaded.dir, out, format: 'onnx', weights: manifest.weights, bytes, files: manifest.files, parameters: loaded.model.countParams(), seconds: (Date.now() - started) / 1000 };
+        context.stdout(values.json ? `${JSON.stringify(summary, null, 2)}\n` : `exported ${summary.parameters} parameters${all.length > 1 ? ` (mean of ${all.length} checkpoints)` : ''} to ONNX in ${out} (${(bytes / 2 ** 20).toFixed(1)} MiB, ${manifest.weights} weights)\n`);
+      } finally {
+        loaded.model.dispose();
+      }
+      return ExitCode.ok;
+    }
     await saveCheckpoint(out, {
       model: loaded.model,
       vocabulary: loaded.vocabulary,

@@ -4,6 +4,7 @@ import { S2CPNetError } from '@s2cpnet/core';
 import { parsePixelCount, prepareDataset, type PrepareOptions, type PrepareProgress, type PreparedManifest } from '@s2cpnet/data';
 import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
+import { SAM_FLAGS, samProviderFromFlags, type SamProvider } from './runtime-package';
 
 const USAGE = `s2cpnet prepare --annotations FILE --images DIR --out DIR [options]
 
@@ -16,6 +17,11 @@ Options:
   --out DIR               output folder (required)
   --masks DIR             use precomputed mask images named like the images (default: compute them with the
                           built-in Felzenszwalb segmenter)
+  --masks sam             compute them with a SAM-class model in automatic mode (a SAM or MobileSAM ONNX export;
+                          recipe in @s2cpnet/runtime-onnx's SAM.md); needs @s2cpnet/runtime-onnx and onnxruntime-node
+  --sam-encoder FILE      with --masks sam: the image encoder .onnx (required there)
+  --sam-decoder FILE      with --masks sam: the prompt encoder + mask decoder .onnx (required there)
+  --sam-points N          with --masks sam: points per side of the prompt grid (default 16)
   --size N                working size (pixels, square) images are resized to for mask computation (default 224)
   --min-word-freq N       keep words seen at least N times in the train split (default 5)
   --min-noun-freq N       keep target nouns seen in at least N train captions (default 5)
@@ -40,6 +46,7 @@ export const PREPARE_OPTIONS = {
   images: { type: 'string' },
   out: { type: 'string' },
   masks: { type: 'string' },
+  ...SAM_FLAGS,
   size: { type: 'string' },
   'min-word-freq': { type: 'string' },
   'min-noun-freq': { type: 'string' },
@@ -74,7 +81,10 @@ function choiceFlag<T extends string>(value: string | undefined, flag: string, c
 }
 
 /** Parses the command line into prepare options (paths resolved against `cwd`). */
-export function parsePrepareArgs(argv: string[], cwd: string): { options: PrepareOptions; json: boolean; help: boolean } {
+export function parsePrepareArgs(
+  argv: string[],
+  cwd: string,
+): { options: PrepareOptions; json: boolean; help: boolean; sam?: { masks?: string; 'sam-encoder'?: string; 'sam-decoder'?: string; 'sam-points'?: string } } {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: PREPARE_OPTIONS, allowPositionals: false, strict: true });
@@ -100,7 +110,7 @@ export function parsePrepareArgs(argv: string[], cwd: string): { options: Prepar
     defaultSplit: choiceFlag(values['default-split'], 'default-split', ['train', 'val', 'test'] as const),
     onError: choiceFlag(values['on-error'], 'on-error', ['stop', 'skip'] as const),
   };
-  if (values.masks) options.masksDir = resolve(values.masks);
+  if (values.masks && values.masks !== 'sam') options.masksDir = resolve(values.masks);
   if (values['max-pixels'] !== undefined) {
     try {
       options.maxImagePixels = parsePixelCount(values['max-pixels'], '--max-pixels');
@@ -108,7 +118,8 @@ export function parsePrepareArgs(argv: string[], cwd: string): { options: Prepar
       throw new UsageError((error as Error).message);
     }
   }
-  return { options, json: values.json ?? false, help: false };
+  const sam = { masks: values.masks, 'sam-encoder': values['sam-encoder'], 'sam-decoder': values['sam-decoder'], 'sam-points': values['sam-points'] };
+  return { options, json: values.json ?? false, help: false, sam };
 }
 
 function formatDuration(seconds: number): string {
@@ -209,8 +220,10 @@ export const prepareCommand: Command = {
       context.stdout(USAGE);
       return ExitCode.ok;
     }
+    let sam: SamProvider | null = null;
     try {
-      const result = await prepareDataset({ ...parsed.options, signal: context.signal }, createProgressPrinter(context));
+      sam = await samProviderFromFlags(parsed.sam ?? {}, context.cwd, context.backend?.threads);
+      const result = await prepareDataset({ ...parsed.options, ...(sam ? { maskProvider: sam } : {}), signal: context.signal }, createProgressPrinter(context));
       if (parsed.json) context.stdout(`${JSON.stringify(result.manifest, null, 2)}\n`);
       else context.stdout(summary(result.manifest, result.outDir, result.processed, result.resumed));
       return ExitCode.ok;
@@ -219,6 +232,8 @@ export const prepareCommand: Command = {
       context.stderr(`${context.isTTY ? '\n' : ''}s2cpnet prepare: error: ${error.message}\n`);
       if (error.code === 'INTERRUPTED') return ExitCode.interrupted;
       return error.code === 'CONFIG' ? ExitCode.usage : ExitCode.badInput;
+    } finally {
+      await sam?.dispose();
     }
   },
 };

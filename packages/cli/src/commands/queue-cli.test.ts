@@ -78,7 +78,7 @@ describe('s2cpnet queue / worker: help and errors without Redis', () => {
     expect(none.code).toBe(2);
     expect(none.err).toMatch(/--redis: cannot reach a Redis server at redis:\/\/127\.0\.0\.1:1/);
     expect(Date.now() - started).toBeLessThan(6000);
-    expect((await run(['worker', '--queue', 'q', '--checkpoint', 'x', '--runtime', 'onnx'])).err).toMatch(/--runtime: onnx is not available yet/);
+    expect((await run(['worker', '--queue', 'q', '--checkpoint', 'x', '--runtime', 'onnx'])).err).toMatch(/--runtime: queue workers run tfjs only: the onnx runtime is not available to workers yet/);
     expect((await run(['queue', 'add', '--queue', 'q', '--images', 'a', '--list', 'b'])).err).toMatch(/exactly one of --images/);
     expect((await run(['queue', 'add', '--queue', 'q', '--images', 'a', '--tile', '128'])).err).toMatch(/--tile: only used with --scene/);
     expect((await run(['queue', 'status', '--queue', 'q', '--out', 'x.json'])).err).toMatch(/--out: not an option of 'queue status'/);

@@ -65,4 +65,23 @@ describe('@s2cpnet/weights-ucm-mobilenet', () => {
     expect(corpus['Bleu_1']).toBeGreaterThan(0.6);
     expect(corpus['CIDEr']).toBeGreaterThan(1.5);
   }, 300_000);
+
+  it.skipIf(tifDir === '')('its ONNX export (what prepack writes) captions those TIFFs exactly as the checkpoint does', async () => {
+    const pkg = JSON.parse(readFileSync(path.join(release, 'package.json'), 'utf8'));
+    expect(pkg.files).toContain('onnx');
+    const exportCommand = String(pkg.scripts.prepack).split(' ');
+    expect(exportCommand.slice(0, 2)).toEqual(['s2cpnet', 'export']);
+    // the package's own command, run on the package by name, into a temp folder
+    const args = exportCommand.slice(1).map((a, i, all) => (all[i - 1] === '--checkpoint' ? '@s2cpnet/weights-ucm-mobilenet' : all[i - 1] === '--out' ? path.join(work, 'onnx') : a));
+    const exported = await run(args);
+    expect(exported.code, exported.stderr).toBe(0);
+    const manifest = JSON.parse(readFileSync(path.join(work, 'onnx', 'manifest.json'), 'utf8'));
+    expect(manifest.weights).toBe('uint8');
+    const files = ['156.tif', '216.tif', '1056.tif', '1327.tif', '1610.tif'].map((f) => path.join(tifDir, f));
+    const viaTfjs = await run(['caption', '--checkpoint', '@s2cpnet/weights-ucm-mobilenet', ...files, '--format', 'json']);
+    const viaOnnx = await run(['caption', '--runtime', 'onnx', '--checkpoint', path.join(work, 'onnx'), ...files, '--format', 'json']);
+    expect(viaOnnx.code, viaOnnx.stderr).toBe(0);
+    const captions = (out: string) => (JSON.parse(out) as Array<{ caption: string; categories: { name: string }[] }>).map((r) => [r.caption, r.categories.map((c) => c.name)]);
+    expect(captions(viaOnnx.stdout)).toEqual(captions(viaTfjs.stdout));
+  }, 300_000);
 });

@@ -2,11 +2,12 @@ import { parseArgs } from 'node:util';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, InputError } from '@s2cpnet/core';
-import { PRESET_NAMES, loadCheckpoint, presetConfig, train, validateConfig, type S2CPNetConfig } from '@s2cpnet/model';
+import { PRESET_NAMES, loadCheckpoint, presetConfig, train, validateConfig, type FeatureExtractor, type S2CPNet, type S2CPNetConfig } from '@s2cpnet/model';
 import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { initBackend } from '../backend';
 import { ProgressBar, formatDuration } from '../progress';
+import { loadRuntimeOnnxPackage, ONNX_INSTALL_HINT, type RuntimeOnnxPackage } from './runtime-package';
 
 export async function readConfigFile(file: string): Promise<S2CPNetConfig> {
   let text: string;
@@ -58,6 +59,7 @@ export const TRAIN_OPTIONS = {
   'extend-vocabulary': { type: 'boolean', default: false },
   'feature-cache': { type: 'boolean' },
   'no-feature-cache': { type: 'boolean' },
+  'feature-runtime': { type: 'string' },
   resume: { type: 'boolean', default: false },
   force: { type: 'boolean', default: false },
   'keep-epochs': { type: 'boolean', default: false },
@@ -65,6 +67,28 @@ export const TRAIN_OPTIONS = {
 } as const;
 
 const RESNET50_BLOCKS = [3, 4, 6, 3];
+
+/**
+ * The feature extractor of `--feature-runtime`: ONNX Runtime (`onnx`, or `auto` when @s2cpnet/runtime-onnx and
+ * onnxruntime-node are installed), else undefined (the tfjs backbone).
+ */
+async function featureExtractorFor(flag: string | undefined, context: CommandContext): Promise<((model: S2CPNet) => Promise<FeatureExtractor>) | undefined> {
+  const wanted = flag ?? 'auto';
+  if (!['tfjs', 'onnx', 'auto'].includes(wanted)) throw new ConfigError('--feature-runtime', `expected tfjs, onnx or auto, found ${JSON.stringify(flag)}`);
+  if (wanted === 'tfjs') return undefined;
+  let pkg: RuntimeOnnxPackage;
+  try {
+    pkg = await loadRuntimeOnnxPackage();
+  } catch (error) {
+    if (wanted === 'auto') return undefined;
+    throw error;
+  }
+  if (!pkg.haveOnnxRuntime()) {
+    if (wanted === 'auto') return undefined;
+    throw new ConfigError('--feature-runtime', `onnx needs onnxruntime-node: ${ONNX_INSTALL_HINT}`);
+  }
+  return (model) => pkg.onnxFeatureExtractor(model, { threads: context.backend?.threads });
+}
 
 /**
  * True for a backbone at a size ImageNet weights are published for (a ResNet50 at its real depth and widths, a
@@ -118,6 +142,9 @@ Options:
   --feature-cache           cache backbone features on disk and train on them (needs freeze "all")
                             (default: on when the encoder is fully frozen)
   --no-feature-cache        never cache features
+  --feature-runtime R       what computes the cached backbone features: tfjs, onnx (ONNX Runtime, needs
+                            @s2cpnet/runtime-onnx and onnxruntime-node), or auto: onnx when both are installed
+                            (default auto; training itself always runs on tfjs)
   --keep-epochs             also keep the weights after every epoch N in OUT/epoch-N (for \`s2cpnet export\`
                             averaging) (default off)
   --resume                  continue the run in OUT from its newest complete checkpoint (OUT/last; log.jsonl is cut
@@ -209,6 +236,7 @@ owner (a busy OUT: exit 2). SIGTERM (or Ctrl-C) saves OUT/last and stops (exit 1
           maxImages: numberFlag(values['val-max'], '--val-max', { integer: true, min: 1 }),
         },
         featureCache: values['feature-cache'] ? true : values['no-feature-cache'] ? false : undefined,
+        featureExtractor: await featureExtractorFor(values['feature-runtime'], context),
         resume: values.resume,
         force: values.force,
         keepEpochs: values['keep-epochs'],

@@ -35,7 +35,7 @@ Options (default in brackets):
   ${REDIS_FLAG_HELP}
   --queue NAME            queue name [required]
   --checkpoint REF        checkpoint folder, weights package name, or http(s) URL#sha256=HEX of a .tgz [required]
-  --runtime R             tfjs | onnx (onnx is not available yet) [default: tfjs]
+  --runtime R             tfjs (queue workers run tfjs; onnx is for caption and evaluate) [default: tfjs]
   --concurrency N         batches this process runs at once [default: 1]; tfjs computes one forward pass at a time
                           per process, so more only overlaps file reading with it: on a machine with several
                           cores run one worker per core (with --threads 1) instead
@@ -66,7 +66,7 @@ export const workerCommand: Command = {
     if (!values.queue) throw new ConfigError('--queue', 'required: the name of the queue');
     if (!values.checkpoint) throw new ConfigError('--checkpoint', 'required: a checkpoint folder or an installed weights package');
     const runtime = values.runtime ?? 'tfjs';
-    if (runtime === 'onnx') throw new ConfigError('--runtime', 'onnx is not available yet (it comes with the ONNX export of issue #14); use tfjs (the default)');
+    if (runtime === 'onnx') throw new ConfigError('--runtime', 'queue workers run tfjs only: the onnx runtime is not available to workers yet (s2cpnet caption|evaluate --runtime onnx have it); use tfjs (the default)');
     if (runtime !== 'tfjs') throw new ConfigError('--runtime', `expected tfjs or onnx, found ${JSON.stringify(runtime)}`);
     const decoding = decodingFlags(values);
     const concurrency = numberFlag(values.concurrency, '--concurrency', { integer: true, min: 1 }) ?? 1;
