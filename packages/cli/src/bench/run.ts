@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { countFlops, type ProfiledKernel } from './flops';
+import type { SkippedWorkload } from './onnx-workloads';
 import type { Workload } from './workloads';
 
 export interface BenchResult {
@@ -30,12 +31,18 @@ export interface BenchResult {
 }
 
 export interface BenchReport {
+  /** What ran the workloads: TensorFlow.js (`backend` is its backend) or ONNX Runtime (`backend` is onnxruntime-PROVIDER). */
+  runtime: 'tfjs' | 'onnx';
   backend: string;
   threads: number;
   tfjsVersion: string;
   node: string;
   cpus: number;
+  /** onnxruntime-node's version (`--runtime onnx`). */
+  onnxruntimeVersion?: string;
   results: BenchResult[];
+  /** Selected workloads the runtime does not run, with the reason (`--runtime onnx`: the training workloads). */
+  skipped?: SkippedWorkload[];
 }
 
 export interface BenchOptions {
@@ -60,7 +67,12 @@ function wasmHeapMiB(): number | undefined {
 }
 
 /** Runs workloads one after the other on the current backend. */
-export async function runBench(workloads: readonly Workload[], info: { backend: string; threads: number }, options: BenchOptions = {}): Promise<BenchReport> {
+export async function runBench(
+  workloads: readonly Workload[],
+  info: { backend: string; threads: number; runtime?: BenchReport['runtime'] },
+  options: BenchOptions = {},
+): Promise<BenchReport> {
+  const runtime = info.runtime ?? 'tfjs';
   const results: BenchResult[] = [];
   const log = options.onProgress ?? (() => {});
   for (const workload of workloads) {
@@ -110,16 +122,17 @@ export async function runBench(workloads: readonly Workload[], info: { backend: 
         leakedTensors: tf.memory().numTensors - tensorsBefore,
       };
       if (workload.captionSamples) result.samplesPerSecond = workload.captionSamples / (ms / 1000);
-      const heap = wasmHeapMiB();
+      const heap = runtime === 'tfjs' ? wasmHeapMiB() : undefined;
       if (heap !== undefined) result.wasmHeapMiB = heap;
       const extra = prepared.extra?.();
       if (extra) result.extra = extra;
       results.push(result);
     } finally {
-      prepared.dispose();
+      await prepared.dispose();
     }
   }
   return {
+    runtime,
     backend: info.backend,
     threads: info.threads,
     tfjsVersion: tf.version_core,
@@ -143,5 +156,7 @@ export function formatBenchTable(report: BenchReport): string {
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [`backend ${report.backend}, ${report.threads} thread(s), tfjs ${report.tfjsVersion}, node ${report.node}, ${report.cpus} cores`, line(header), ...rows.map(line)].join('\n') + '\n';
+  const runtime = report.runtime === 'onnx' ? `runtime onnx (onnxruntime-node ${report.onnxruntimeVersion ?? '?'}), ` : '';
+  const skipped = (report.skipped ?? []).map((s) => `skipped ${s.name}: ${s.reason}`);
+  return [`${runtime}backend ${report.backend}, ${report.threads} thread(s), tfjs ${report.tfjsVersion}, node ${report.node}, ${report.cpus} cores`, line(header), ...rows.map(line), ...skipped].join('\n') + '\n';
 }

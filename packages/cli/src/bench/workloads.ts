@@ -20,7 +20,7 @@ export interface WorkloadUnits {
 export interface PreparedWorkload {
   /** One repetition; resolves when its results are on the host. */
   run(): Promise<void>;
-  dispose(): void;
+  dispose(): void | Promise<void>;
   /** Extra numbers worth reporting once the timed repetitions are done. */
   extra?(): Record<string, number>;
 }
@@ -41,8 +41,8 @@ export interface Workload {
 }
 
 /** UCM-sized vocabulary and noun classes (what `s2cpnet prepare` gives on UCM-captions). */
-const VOCAB = 274;
-const CLASSES = 91;
+export const VOCAB = 274;
+export const CLASSES = 91;
 /** Caption length of the training workloads: `<start>` + 19 words + `<end>` (T = 20 decoder inputs). */
 const CAPTION_TOKENS = 21;
 
@@ -87,7 +87,25 @@ function multiHot(rows: number, classes: number): Float32Array {
   return new Float32Array(rows * classes).map((_, i) => ((i * 2654435761) % 97 < 6 ? 1 : 0));
 }
 
-function backboneWorkload(kind: 'resnet50' | 'mobilenet', mode: 'forward' | 'train', batch: number): Workload {
+export type BackboneKind = 'resnet50' | 'mobilenet';
+
+/** The seeded backbone of the `resnet50.*` / `mobilenet.*` workloads, its weights built (shared with `--runtime onnx`). */
+export function benchBackbone(kind: BackboneKind): ReturnType<typeof createEncoder> {
+  const encoder = createEncoder(
+    kind === 'resnet50'
+      ? { type: 'resnet50', inputSize: 224, grid: 'native', freeze: 'none', seed: 1 }
+      : { type: 'mobilenet-v1', width: 0.75, inputSize: 224, grid: 'native', freeze: 'none', seed: 1 },
+  );
+  tf.dispose(tf.tidy(() => encoder.encode(tf.zeros([1, 224, 224, 3]) as tf.Tensor4D, { training: false }))); // builds the weights
+  return encoder;
+}
+
+/** The seeded input pixels of the backbone workloads, [batch, 224, 224, 3]. */
+export function benchBackbonePixels(batch: number): tf.Tensor4D {
+  return tf.randomNormal([batch, 224, 224, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+}
+
+function backboneWorkload(kind: BackboneKind, mode: 'forward' | 'train', batch: number): Workload {
   const label = kind === 'resnet50' ? 'ResNet50' : 'MobileNetV1-0.75';
   // ResNet50 training at batch 8 in one pass needs more than the 4 GiB wasm heap: 2 micro-batches of 4.
   const parts = kind === 'resnet50' && mode === 'train' && batch > 4 ? batch / 4 : 1;
@@ -99,13 +117,8 @@ function backboneWorkload(kind: 'resnet50' | 'mobilenet', mode: 'forward' | 'tra
     heavy: kind === 'resnet50' && mode === 'train',
     countFlops: true,
     async prepare() {
-      const encoder = createEncoder(
-        kind === 'resnet50'
-          ? { type: 'resnet50', inputSize: 224, grid: 'native', freeze: 'none', seed: 1 }
-          : { type: 'mobilenet-v1', width: 0.75, inputSize: 224, grid: 'native', freeze: 'none', seed: 1 },
-      );
-      const x = tf.randomNormal([batch, 224, 224, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
-      tf.dispose(tf.tidy(() => encoder.encode(tf.slice(x, [0, 0, 0, 0], [1, 224, 224, 3]) as tf.Tensor4D, { training: false }))); // builds the weights
+      const encoder = benchBackbone(kind);
+      const x = benchBackbonePixels(batch);
       const variables = variablesOf(encoder);
       return {
         async run() {
@@ -248,25 +261,42 @@ function trainStepWorkload(options: {
   };
 }
 
-function captionWorkload(): Workload {
-  const images = 8;
+/** What the captioning workloads decode: 8 images, beam 3, exactly 25 words (shared with `--runtime onnx`). */
+export const CAPTION_IMAGES = 8;
+export const CAPTION_SEARCH = { beamSize: 3, maxLength: 25, minLength: 25 } as const;
+/** Start and end ids of the captioning workloads; `<end>` is never chosen (minLength = maxLength). */
+export const CAPTION_WORDS = { startId: 1, endId: 2, wordOf: (id: number) => `w${id}` };
+
+export type CaptionPreset = 's2cpnet' | 'lite';
+
+/** The model and seeded inputs of a captioning workload (random weights, seeded by the preset's config). */
+export function captionSetup(preset: CaptionPreset): { model: S2CPNet; pixels: tf.Tensor4D; masks: tf.Tensor4D } {
+  const model: S2CPNet = buildS2CPNet(presetConfig(preset), { vocabSize: VOCAB, numClasses: CLASSES });
+  const pixels = tf.randomNormal([CAPTION_IMAGES, 224, 224, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
+  const masks = tf.randomNormal([CAPTION_IMAGES, 224, 224, 3], 0, 1, 'float32', 8) as tf.Tensor4D;
+  return { model, pixels, masks };
+}
+
+function captionWorkload(preset: CaptionPreset): Workload {
+  const images = CAPTION_IMAGES;
+  const name = preset === 's2cpnet' ? 'caption.beam3.paper' : 'caption.beam3.lite';
   return {
-    name: 'caption.beam3.paper',
-    description: `paper preset inference: encode ${images} images + masks (ResNet50, 14x14), beam 3 with cached keys/values for exactly 25 words`,
+    name,
+    description:
+      preset === 's2cpnet'
+        ? `paper preset inference: encode ${images} images + masks (ResNet50, 14x14), beam 3 with cached keys/values for exactly 25 words`
+        : `lite preset inference from pixels: encode ${images} images + masks (MobileNetV1-0.75, 7x7), beam 3 with cached keys/values for exactly 25 words`,
     units: { count: images, name: 'image' },
-    heavy: true,
+    heavy: preset === 's2cpnet',
     countFlops: true,
     async prepare() {
-      const model: S2CPNet = buildS2CPNet(presetConfig('s2cpnet'), { vocabSize: VOCAB, numClasses: CLASSES });
-      const pixels = tf.randomNormal([images, 224, 224, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
-      const masks = tf.randomNormal([images, 224, 224, 3], 0, 1, 'float32', 8) as tf.Tensor4D;
-      // minLength 25: <end> is never chosen, so every run decodes all 25 words (random weights would stop anywhere).
-      const words = { startId: 1, endId: 2, wordOf: (id: number) => `w${id}` };
+      const { model, pixels, masks } = captionSetup(preset);
       const classNames = Array.from({ length: CLASSES }, (_, i) => `class${i}`);
       return {
         async run() {
-          const out = captionBatch(model, { images: pixels, masks }, words, classNames, { beamSize: 3, maxLength: 25, minLength: 25, returnAttention: false });
-          if (out.length !== images || out.some((c) => c.tokens.length !== 25)) throw new Error('caption.beam3.paper: expected 25 words per image');
+          // minLength 25: <end> is never chosen, so every run decodes all 25 words (random weights would stop anywhere).
+          const out = captionBatch(model, { images: pixels, masks }, CAPTION_WORDS, classNames, { ...CAPTION_SEARCH, returnAttention: false });
+          if (out.length !== images || out.some((c) => c.tokens.length !== 25)) throw new Error(`${name}: expected 25 words per image`);
         },
         dispose() {
           tf.dispose([pixels, masks]);
@@ -326,7 +356,8 @@ export function benchWorkloads(): Workload[] {
       microBatch: 1,
       heavy: true,
     }),
-    captionWorkload(),
+    captionWorkload('s2cpnet'),
+    captionWorkload('lite'),
     metricsWorkload,
   ];
 }
