@@ -54,6 +54,27 @@ export interface CaptionResult {
 }
 
 /**
+ * The search settings `CaptionOptions` mean, with their defaults (beam 3, 25 words, no length penalty, no minimum
+ * length, attention on, `<start>`/`<pad>`/`<unk>` suppressed): what every runtime's decoding uses.
+ */
+export function decodeSettings(words: WordTable, options: CaptionOptions = {}) {
+  const beamSize = options.beamSize ?? 3;
+  return {
+    beamSize,
+    search: {
+      startId: words.startId,
+      endId: words.endId,
+      maxLength: options.maxLength ?? 25,
+      returnAttention: options.returnAttention ?? true,
+      suppressIds: options.suppressIds ?? defaultSuppressedIds(words),
+      beamSize,
+      lengthPenalty: options.lengthPenalty ?? 0,
+      minLength: options.minLength ?? 0,
+    },
+  };
+}
+
+/**
  * Captions a batch: encodes each image once, decodes with true beam search (or greedily) over cached keys and
  * values, and predicts the noun categories from the same memory.
  */
@@ -64,20 +85,10 @@ export function captionBatch(
   classNames: readonly string[],
   options: CaptionOptions = {},
 ): CaptionResult[] {
-  const beamSize = options.beamSize ?? 3;
-  const decodeOptions = {
-    startId: words.startId,
-    endId: words.endId,
-    maxLength: options.maxLength ?? 25,
-    returnAttention: options.returnAttention ?? true,
-    suppressIds: options.suppressIds ?? defaultSuppressedIds(words),
-  };
+  const { beamSize, search: decodeOptions } = decodeSettings(words, options);
   const memory = model.memory(inputs, { training: false });
   try {
-    const decoded: DecodedCaption[] =
-      beamSize <= 1
-        ? greedyDecode(model.captionDecoder, memory, decodeOptions)
-        : beamSearch(model.captionDecoder, memory, { ...decodeOptions, beamSize, lengthPenalty: options.lengthPenalty ?? 0, minLength: options.minLength ?? 0 });
+    const decoded: DecodedCaption[] = beamSize <= 1 ? greedyDecode(model.captionDecoder, memory, decodeOptions) : beamSearch(model.captionDecoder, memory, decodeOptions);
     let categories: CategoryPrediction[][] = decoded.map(() => []);
     if (model.categoryHead) {
       const logits = tf.tidy(() => model.categoryHead!.logits(memory, { training: false }));

@@ -51,6 +51,8 @@ export {
   ONNX_FILES,
   buildOnnxGraphs,
   exportOnnx,
+  writeOnnxExport,
+  type OnnxExportInfo,
   type ExportOnnxOptions,
   type ExportOnnxResult,
   type OnnxExportManifest,

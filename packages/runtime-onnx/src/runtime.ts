@@ -17,7 +17,7 @@ import { predictCategories } from '@s2cpnet/category-decoder';
 import { Vocabulary, type VocabularyJson } from '@s2cpnet/data';
 import {
   captionerOverEngine,
-  defaultSuppressedIds,
+  decodeSettings,
   maskProviderMismatch,
   openCaptionMasks,
   type CaptionEngine,
@@ -263,21 +263,13 @@ export class OnnxCaptionModel {
 
   /** Decodes `encoded` with greedy (beam 1) or beam search, exactly as the tfjs `captionBatch` does. */
   async decode(encoded: EncodedBatch, options: CaptionOptions = {}): Promise<DecodedCaption[]> {
-    const words = this.vocabulary;
-    const beamSize = options.beamSize ?? 3;
-    const base = {
-      startId: words.startId,
-      endId: words.endId,
-      maxLength: options.maxLength ?? 25,
-      returnAttention: options.returnAttention ?? true,
-      suppressIds: options.suppressIds ?? defaultSuppressedIds(words),
-    };
+    const { beamSize, search: base } = decodeSettings(this.vocabulary, options);
     const checked = checkSearchOptions(beamSize <= 1 ? 'greedyDecode' : 'beamSearch', { vocabSize: this.manifest.decoder.vocabSize, positions: this.manifest.decoder.maxLength }, base);
     const settings = { ...base, ...checked };
     const search =
       beamSize <= 1
         ? greedySearch(encoded.count, this.manifest.decoder.vocabSize, settings)
-        : beamSearchSteps(encoded.count, this.manifest.decoder.vocabSize, { ...settings, beamSize, lengthPenalty: options.lengthPenalty ?? 0, minLength: options.minLength ?? 0 });
+        : beamSearchSteps(encoded.count, this.manifest.decoder.vocabSize, settings);
     return runSearchAsync(search, this.stepper(encoded));
   }
 

@@ -5,12 +5,10 @@
  * session creation and the copy of the inputs to plain arrays happen in `prepare`: setup, not timed.
  * Training workloads are reported as skipped: ONNX Runtime has no training API in Node.
  */
-import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { OnnxExportManifest } from '@s2cpnet/runtime-onnx';
 import type { RuntimeOnnxPackage } from '../commands/runtime-package';
 import {
   CAPTION_IMAGES,
@@ -95,64 +93,38 @@ function backboneWorkload(workload: Workload, kind: BackboneKind, batch: number,
   });
 }
 
-function sha256(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
 /** A vocabulary of `VOCAB` ids whose words are `CAPTION_WORDS.wordOf(id)` (special tokens first, as the format wants). */
-function benchVocabularyJson(): string {
+function benchVocabulary(): { toJSON(): unknown } {
   const words = ['<pad>', '<start>', '<end>', '<unk>', ...Array.from({ length: VOCAB - 4 }, (_, i) => CAPTION_WORDS.wordOf(i + 4))];
-  return JSON.stringify({
+  const json = {
     format: 's2cpnet-vocabulary',
     version: 1,
     settings: { minWordFreq: 1, maxCaptionWords: CAPTION_SEARCH.maxLength, lowerCase: true, countedOn: 'train' },
     words,
     trainCounts: words.map(() => 0),
-  });
+  };
+  return { toJSON: () => json };
 }
 
 /**
  * Writes the export folder of an in-memory model (what `exportOnnx` writes for a checkpoint, with a stand-in
- * vocabulary and noun list) to a temporary folder and returns it.
+ * vocabulary and noun list) to a temporary folder and returns that folder.
  */
-function writeBenchExport(pkg: RuntimeOnnxPackage, model: ReturnType<typeof captionSetup>['model']): string {
-  const graphs = pkg.buildOnnxGraphs(model);
-  const files = pkg.ONNX_FILES;
-  const contents: Record<string, Uint8Array | string> = {
-    [files.encoder]: graphs.encoder.serialize({ docString: `bench: encoder of ${model.config.name}` }),
-    [files.decoderStep]: graphs.decoderStep.serialize({ docString: `bench: decoder step of ${model.config.name}` }),
-    [files.vocabulary]: benchVocabularyJson(),
-    [files.nouns]: JSON.stringify({ classes: Array.from({ length: CLASSES }, (_, i) => `class${i}`) }),
-  };
-  const manifest: OnnxExportManifest = {
-    format: pkg.ONNX_EXPORT_FORMAT,
-    version: pkg.ONNX_EXPORT_VERSION,
-    created: new Date().toISOString(),
-    name: model.config.name,
-    config: model.config,
-    inputSize: model.inputSize,
-    normalization: model.encoder.normalization === 'symmetric' ? 'mobilenet' : 'resnet',
-    useMaskView: model.config.useMaskView,
-    maskSize: model.config.useMaskView ? 224 : null,
-    masks: null,
-    gridSize: model.gridSize,
-    memoryTokens: graphs.memoryTokens,
-    numClasses: model.numClasses,
-    hasCategoryHead: model.categoryHead !== null,
-    decoder: graphs.decoder,
-    weights: 'float32',
-    files: Object.fromEntries(Object.entries(contents).map(([name, data]) => [name, { bytes: typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength, sha256: sha256(data) }])),
-    source: { checkpoint: 'bench (random weights)' },
-  };
-  const dir = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-bench-onnx-'));
+async function writeBenchExport(pkg: RuntimeOnnxPackage, model: ReturnType<typeof captionSetup>['model']): Promise<string> {
+  const parent = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-bench-onnx-'));
   try {
-    for (const [name, data] of Object.entries(contents)) writeFileSync(path.join(dir, name), data);
-    writeFileSync(path.join(dir, files.manifest), JSON.stringify(manifest));
+    const info = {
+      vocabulary: benchVocabulary(),
+      classNames: Array.from({ length: CLASSES }, (_, i) => `class${i}`),
+      maskSize: 224,
+      source: 'bench (random weights)',
+    };
+    await pkg.writeOnnxExport(model, info, path.join(parent, 'export'));
   } catch (error) {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(parent, { recursive: true, force: true });
     throw error;
   }
-  return dir;
+  return parent;
 }
 
 /** Captioning through `OnnxCaptionModel.captionBatch`: the encoder graph, then beam 3 over the decoder-step graph. */
@@ -163,7 +135,7 @@ function captionWorkload(workload: Workload, preset: CaptionPreset, pkg: Runtime
     let pixelData: Float32Array;
     let maskData: Float32Array | null;
     try {
-      dir = writeBenchExport(pkg, model);
+      dir = await writeBenchExport(pkg, model);
       pixelData = Float32Array.from(pixels.dataSync() as Float32Array);
       maskData = model.config.useMaskView ? Float32Array.from(masks.dataSync() as Float32Array) : null;
     } finally {
@@ -172,7 +144,7 @@ function captionWorkload(workload: Workload, preset: CaptionPreset, pkg: Runtime
     }
     let onnx: Awaited<ReturnType<RuntimeOnnxPackage['OnnxCaptionModel']['load']>>;
     try {
-      onnx = await pkg.OnnxCaptionModel.load(dir, { threads: settings.threads });
+      onnx = await pkg.OnnxCaptionModel.load(path.join(dir, 'export'), { threads: settings.threads });
     } finally {
       rmSync(dir, { recursive: true, force: true }); // the sessions hold the graphs now
     }

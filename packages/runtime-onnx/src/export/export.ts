@@ -236,8 +236,39 @@ function sha256(bytes: Uint8Array | string): string {
  * ```
  */
 export async function exportOnnx(checkpoint: LoadedCheckpoint, outDir: string, options: ExportOnnxOptions = {}): Promise<ExportOnnxResult> {
-  const progress = options.onProgress ?? (() => undefined);
   const { model } = checkpoint;
+  return writeOnnxExport(
+    model,
+    {
+      vocabulary: checkpoint.vocabulary,
+      classNames: checkpoint.classNames,
+      masks: checkpoint.masks,
+      maskSize: model.config.useMaskView ? await recordedMaskSize(checkpoint) : null,
+      source: path.basename(checkpoint.dir),
+    },
+    outDir,
+    options,
+  );
+}
+
+/** What an export folder holds besides the graphs (`exportOnnx` takes it from the checkpoint). */
+export interface OnnxExportInfo {
+  vocabulary: { toJSON(): unknown };
+  classNames: readonly string[];
+  /** How the training masks were made (checkpoint.json's `$.masks`), when known. */
+  masks?: LoadedCheckpoint['masks'];
+  /** The mask working size captioning computes masks at (null without the mask view). */
+  maskSize: number | null;
+  /** Where the weights came from (a folder's base name, never a path of this machine). */
+  source: string;
+}
+
+/**
+ * Exports an in-memory model (e.g. one being trained, or a benchmark's) to an ONNX folder, like `exportOnnx` does
+ * for a loaded checkpoint.
+ */
+export async function writeOnnxExport(model: S2CPNet, info: OnnxExportInfo, outDir: string, options: ExportOnnxOptions = {}): Promise<ExportOnnxResult> {
+  const progress = options.onProgress ?? (() => undefined);
   const graphs = buildOnnxGraphs(model, { quantize: options.quantize, groupSize: options.groupSize, minQuantizedSize: options.minQuantizedSize });
   const quantization = graphs.quantization;
   if (quantization) {
@@ -253,8 +284,8 @@ export async function exportOnnx(checkpoint: LoadedCheckpoint, outDir: string, o
   progress(`encoder graph: ${graphs.encoder.nodeCount} nodes, ${(encoderBytes.byteLength / 2 ** 20).toFixed(1)} MiB`);
   const stepBytes = graphs.decoderStep.serialize({ producerVersion, docString: `S²CPNet decoder step of ${model.config.name}` });
   progress(`decoder step graph: ${graphs.decoderStep.nodeCount} nodes, ${(stepBytes.byteLength / 2 ** 20).toFixed(1)} MiB`);
-  const vocabulary = `${JSON.stringify(checkpoint.vocabulary.toJSON())}\n`;
-  const nouns = `${JSON.stringify({ classes: checkpoint.classNames }, null, 1)}\n`;
+  const vocabulary = `${JSON.stringify(info.vocabulary.toJSON())}\n`;
+  const nouns = `${JSON.stringify({ classes: info.classNames }, null, 1)}\n`;
   const contents: Record<string, Uint8Array | string> = {
     [ONNX_FILES.encoder]: encoderBytes,
     [ONNX_FILES.decoderStep]: stepBytes,
@@ -272,8 +303,8 @@ export async function exportOnnx(checkpoint: LoadedCheckpoint, outDir: string, o
     inputSize: model.inputSize,
     normalization: model.encoder.normalization === 'symmetric' ? 'mobilenet' : 'resnet',
     useMaskView: model.config.useMaskView,
-    maskSize: model.config.useMaskView ? await recordedMaskSize(checkpoint) : null,
-    masks: checkpoint.masks,
+    maskSize: model.config.useMaskView ? info.maskSize : null,
+    masks: info.masks ?? null,
     gridSize: model.gridSize,
     memoryTokens: graphs.memoryTokens,
     numClasses: model.numClasses,
@@ -291,7 +322,7 @@ export async function exportOnnx(checkpoint: LoadedCheckpoint, outDir: string, o
         }
       : {}),
     files,
-    source: { checkpoint: path.basename(checkpoint.dir) },
+    source: { checkpoint: info.source },
   };
   const dir = path.resolve(outDir);
   await writeDirAtomic(dir, async (tmp) => {
