@@ -119,8 +119,14 @@ describe('ONNX export of every preset', () => {
         memory.dispose();
 
         const said: string[] = [];
-        for (const beamSize of [1, 3]) {
-          const options = { beamSize, maxLength: 10, returnAttention: true };
+        const variants = [
+          { beamSize: 1 },
+          { beamSize: 3 },
+          // the other decoding settings, once per preset family is enough: a length penalty, a minimum length, more ids suppressed
+          ...(name === 's2cpnet' || name === 'baseline1' ? [{ beamSize: 4, lengthPenalty: 0.7, minLength: 4, suppressIds: [1, 5, 9] }] : []),
+        ];
+        for (const variant of variants) {
+          const options = { maxLength: 10, returnAttention: true, ...variant };
           const expected = captionBatch(checkpoint.model, { images, masks }, words, CLASSES, options);
           const found = await onnx.captionBatch(images.dataSync() as Float32Array, masks ? (masks.dataSync() as Float32Array) : null, 3, options);
           expect(found.map((r) => r.caption)).toEqual(expected.map((r) => r.caption));
