@@ -16,8 +16,8 @@ export { computeBleu } from './bleu.js';
 export type { BleuResult, BleuScores } from './bleu.js';
 export { computeRougeL, longestCommonSubsequence, rougeLScore } from './rouge.js';
 export type { RougeResult } from './rouge.js';
-export { computeCiderD } from './cider.js';
-export type { CiderResult } from './cider.js';
+export { CiderDScorer, computeCiderD } from './cider.js';
+export type { CiderDScorerOptions, CiderResult, CiderReferenceSet } from './cider.js';
 
 export { computeMeteor, meteorSegments, meteorVocabulary, MeteorScorer } from './meteor/meteor.js';
 export type { MeteorImageResult, MeteorOptions, MeteorResult } from './meteor/meteor.js';

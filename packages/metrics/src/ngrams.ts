@@ -83,6 +83,16 @@ export class NgramIndex {
     return id;
   }
 
+  /** The id of a word interned so far, or -1 (looks up without adding). */
+  knownWord(word: string): number {
+    return this.wordIds.get(word) ?? -1;
+  }
+
+  /** The id of n-gram `ngramId` extended by word `wordId`, if interned so far, or -1 (looks up without adding). */
+  knownExtension(ngramId: number, wordId: number): number {
+    return this.extensions.get(ngramId * WORD_ID_LIMIT + wordId) ?? -1;
+  }
+
   /** The n-grams of a caption split on whitespace as Python's `str.split()` does; memoised per caption. */
   sentence(caption: string): SentenceNgrams {
     const cached = this.sentenceCache.get(caption);

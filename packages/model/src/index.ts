@@ -19,5 +19,6 @@ export * from './checkpoint';
 export * from './average';
 export * from './inference';
 export * from './train';
+export * from './scst';
 export * from './encoder-weights';
 export * from './captioner';

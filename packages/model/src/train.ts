@@ -33,6 +33,7 @@ import { Adam, PlateauSchedule, type NamedVariable } from './optimizer';
 import { loadCheckpoint, saveCheckpoint, type LoadedCheckpoint, type TrainingState } from './checkpoint';
 import { captionBatch, type CaptionOptions, type CaptionResult } from './inference';
 import { loadEncoderWeights } from './encoder-weights';
+import { resolveScstOptions, scstStep, trainingRewardScorer, type ScstOptions } from './scst';
 
 export interface TrainOptions {
   /** Folder written by `s2cpnet prepare` (or an already loaded prepared dataset). */
@@ -89,6 +90,14 @@ export interface TrainOptions {
   initFrom?: LoadedCheckpoint;
   /** With `initFrom`: append the new data's unknown words and noun classes instead of refusing them. */
   extendVocabulary?: boolean;
+  /**
+   * `ce` (default): cross-entropy on the reference captions, best/ and the schedule on val METEOR. `scst`:
+   * self-critical sequence training on the CIDEr-D reward (see `scst.ts`), fine-tuning `initFrom`; best/ and the
+   * schedule on val CIDEr, the metric it optimises.
+   */
+  objective?: 'ce' | 'scst';
+  /** SCST settings (with `objective: 'scst'`): samples per image, baseline, max length. */
+  scst?: ScstOptions;
   factories?: ComponentFactories;
   signal?: AbortSignal;
   onProgress?: (progress: TrainProgress) => void;
@@ -108,6 +117,10 @@ export interface TrainProgress {
   samplesPerSecond: number;
   /** Seconds left in this epoch at the current rate. */
   etaSeconds: number;
+  /** SCST: mean CIDEr-D of this step's sampled captions. */
+  reward?: number;
+  /** SCST: mean baseline of this step. */
+  baseline?: number;
 }
 
 export interface EpochRecord {
@@ -121,6 +134,14 @@ export interface EpochRecord {
   improved: boolean;
   seconds: number;
   samplesPerSecond: number;
+  /** Present for SCST epochs only (cross-entropy records are as before). */
+  objective?: 'scst';
+  /** SCST: mean CIDEr-D of the sampled training captions over the epoch. */
+  trainReward?: number;
+  /** SCST: mean baseline over the epoch (the greedy captions' reward with `baseline: 'greedy'`). */
+  trainBaseline?: number;
+  /** SCST: mean words per sampled caption over the epoch. */
+  trainSampleLength?: number;
 }
 
 export interface TrainResult {
@@ -511,13 +532,30 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
   const lastDir = path.join(options.runDir, 'last');
   const bestDir = path.join(options.runDir, 'best');
   const logFile = path.join(options.runDir, 'log.jsonl');
-  const run = { seed, batchSize, microBatchSize, data: prepared.dir, config: options.config, learningRate: options.learningRate ?? 1e-4, clipNorm: options.clipNorm ?? 5 };
+  const objective = options.objective ?? 'ce';
+  if (objective !== 'ce' && objective !== 'scst') throw new ConfigError('--objective', `expected ce or scst, found ${JSON.stringify(objective)}`);
+  const scst = objective === 'scst' ? resolveScstOptions(options.scst) : null;
+  const resuming = options.resume === true && existsSync(path.join(lastDir, 'checkpoint.json'));
+  if (scst && !options.initFrom && !resuming) {
+    throw new ConfigError('--objective', 'scst fine-tunes a cross-entropy model: give the checkpoint to start from (--init-from CHECKPOINT)');
+  }
+  const run = {
+    seed,
+    batchSize,
+    microBatchSize,
+    data: prepared.dir,
+    config: options.config,
+    learningRate: options.learningRate ?? 1e-4,
+    clipNorm: options.clipNorm ?? 5,
+    // Cross-entropy runs record nothing new, so their checkpoints stay as they were.
+    ...(scst ? { objective, scst } : {}),
+  };
 
   let model: S2CPNet;
   let state: TrainingState;
   const optimizer = new Adam({ learningRate: run.learningRate, clipNorm: run.clipNorm });
   let schedule = new PlateauSchedule(options.schedule);
-  if (options.resume && existsSync(path.join(lastDir, 'checkpoint.json'))) {
+  if (resuming) {
     const loaded = await loadCheckpoint(lastDir, { factories: options.factories });
     if (options.initFrom) prepared = adoptCheckpointVocabulary(prepared, loaded, true).prepared;
     if (!loaded.training) throw new CheckpointError(`${lastDir}: no training state to resume from`);
@@ -526,6 +564,9 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
       if (saved[key] !== run[key]) throw new CheckpointError(`${lastDir}: cannot resume: ${key} was ${JSON.stringify(saved[key])}, now ${JSON.stringify(run[key])}`);
     }
     if (JSON.stringify(saved.config) !== JSON.stringify(run.config)) throw new CheckpointError(`${lastDir}: cannot resume: the model config differs from the checkpoint's`);
+    if ((saved.objective ?? 'ce') !== objective || JSON.stringify(saved.scst ?? null) !== JSON.stringify(scst)) {
+      throw new CheckpointError(`${lastDir}: cannot resume: the run's objective was ${JSON.stringify(saved.objective ?? 'ce')}${saved.scst ? ` ${JSON.stringify(saved.scst)}` : ''}, now ${JSON.stringify(objective)}${scst ? ` ${JSON.stringify(scst)}` : ''}`);
+    }
     if (loaded.vocabulary.size !== prepared.vocabulary.size) throw new CheckpointError(`${lastDir}: cannot resume: vocabulary size ${loaded.vocabulary.size} vs data ${prepared.vocabulary.size}`);
     model = loaded.model;
     state = loaded.training;
@@ -577,6 +618,9 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
     const computeFeatures = extractor ? (pixels: Float32Array, count: number) => extractor.compute(pixels, count) : undefined;
     const variables = trainableVariables(model);
     const started = Date.now();
+    // SCST's reward: CIDEr-D with the training references' n-gram statistics, computed once for the run.
+    const scorer = scst ? trainingRewardScorer(prepared) : null;
+    const selectionMetric = scst ? 'CIDEr' : 'METEOR';
 
     const refreshState = () => {
       state.learningRate = optimizer.learningRate;
@@ -595,7 +639,7 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
       const epochStart = Date.now();
       const pipeline = makePipeline(model, prepared, 'train', batchSize, deriveSeed(seed, 'data'), { shuffle: true, featureCache, computeFeatures });
       const batchesPerEpoch = pipeline.batchesPerEpoch;
-      let sums = { loss: 0, caption: 0, category: 0, hasCategory: false, batches: 0, samples: 0 };
+      let sums = { loss: 0, caption: 0, category: 0, hasCategory: false, batches: 0, samples: 0, ...(scst ? { reward: 0, baseline: 0, sampleLength: 0 } : {}) };
       if (state.batchInEpoch > 0 && state.run.partial) sums = state.run.partial as typeof sums;
       let index = 0;
       const resumedAtBatch = state.batchInEpoch;
@@ -603,15 +647,27 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
       for await (const batch of pipeline.epoch(epoch)) {
         if (index++ < state.batchInEpoch) continue; // resume inside an epoch: same order, skip what was done
         const inputs = batchInputs(model, batch);
-        const stepResult = trainStep(model, variables, optimizer, {
-          inputs,
-          captions: batch.captions,
-          captionShape: [batch.batchSize, batch.captionsPerImage, batch.captionLength],
-          categories: batch.categories,
-          numClasses: model.numClasses,
-          microBatchSize,
-          dropoutSeed: deriveSeed(seed, `step-${optimizer.step}`),
-        });
+        const stepResult: { loss: number; captionLoss: number; categoryLoss: number | null; reward?: number; baseline?: number; sampleLength?: number } = scst
+          ? scstStep(model, variables, optimizer, {
+              inputs,
+              imageIds: batch.imageIds,
+              categories: batch.categories,
+              numClasses: model.numClasses,
+              microBatchSize,
+              seed: deriveSeed(seed, `scst-step-${optimizer.step}`),
+              scorer: scorer!,
+              words: prepared.vocabulary,
+              scst,
+            })
+          : trainStep(model, variables, optimizer, {
+              inputs,
+              captions: batch.captions,
+              captionShape: [batch.batchSize, batch.captionsPerImage, batch.captionLength],
+              categories: batch.categories,
+              numClasses: model.numClasses,
+              microBatchSize,
+              dropoutSeed: deriveSeed(seed, `step-${optimizer.step}`),
+            });
         tf.dispose(Object.values(inputs));
         sums.loss += stepResult.loss;
         sums.caption += stepResult.captionLoss;
@@ -620,7 +676,12 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
           sums.hasCategory = true;
         }
         sums.batches += 1;
-        sums.samples += Array.from(batch.captionCounts).reduce((a, b) => a + b, 0);
+        if (scst) {
+          sums.reward! += stepResult.reward!;
+          sums.baseline! += stepResult.baseline!;
+          sums.sampleLength! += stepResult.sampleLength!;
+          sums.samples += batch.batchSize * scst.samples; // sampled captions
+        } else sums.samples += Array.from(batch.captionCounts).reduce((a, b) => a + b, 0);
         state.batchInEpoch = index;
         const elapsed = (Date.now() - epochStart) / 1000;
         const rate = (sums.samples - samplesAtStart) / Math.max(elapsed, 1e-6);
@@ -634,6 +695,7 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
           categoryLoss: stepResult.categoryLoss,
           samplesPerSecond: rate,
           etaSeconds: ((batchesPerEpoch - index) * elapsed) / Math.max(index - resumedAtBatch, 1),
+          ...(scst ? { reward: stepResult.reward, baseline: stepResult.baseline } : {}),
         });
         if (options.signal?.aborted) {
           state.epoch = epoch;
@@ -652,7 +714,7 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
         signal: options.signal,
       });
       const meteor = scores.METEOR ?? 0;
-      const verdict = schedule.observe(epoch, meteor);
+      const verdict = schedule.observe(epoch, scores[selectionMetric] ?? 0);
       const record: EpochRecord = {
         epoch: epoch + 1,
         step: optimizer.step,
@@ -664,6 +726,14 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
         improved: verdict.improved,
         seconds: (Date.now() - epochStart) / 1000,
         samplesPerSecond: (sums.samples - samplesAtStart) / Math.max((Date.now() - epochStart) / 1000, 1e-6),
+        ...(scst
+          ? {
+              objective: 'scst' as const,
+              trainReward: sums.reward! / Math.max(sums.batches, 1),
+              trainBaseline: sums.baseline! / Math.max(sums.batches, 1),
+              trainSampleLength: sums.sampleLength! / Math.max(sums.batches, 1),
+            }
+          : {}),
       };
       if (verdict.decay) optimizer.learningRate *= schedule.options.factor;
       history.push(record);
@@ -689,7 +759,7 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
       crashPoint('train:checkpoint-saved');
       await fsp.appendFile(logFile, `${JSON.stringify(record)}\n`);
       options.onEpoch?.(record);
-      log(`epoch ${epoch + 1}: loss ${record.trainLoss.toFixed(4)}, val METEOR ${meteor.toFixed(4)}, CIDEr ${(scores.CIDEr ?? 0).toFixed(4)}${verdict.improved ? ' (best)' : ''}`);
+      log(`epoch ${epoch + 1}: loss ${record.trainLoss.toFixed(4)}${scst ? `, reward ${record.trainReward!.toFixed(4)} (baseline ${record.trainBaseline!.toFixed(4)})` : ''}, val METEOR ${meteor.toFixed(4)}, CIDEr ${(scores.CIDEr ?? 0).toFixed(4)}${verdict.improved ? ' (best)' : ''}`);
       if (done) break;
     }
     optimizer.dispose();

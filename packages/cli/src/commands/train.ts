@@ -56,6 +56,11 @@ export const TRAIN_OPTIONS = {
   'encoder-weights': { type: 'string' },
   'allow-random-backbone': { type: 'boolean', default: false },
   'init-from': { type: 'string' },
+  init: { type: 'string' },
+  objective: { type: 'string' },
+  'scst-samples': { type: 'string' },
+  'scst-baseline': { type: 'string' },
+  'scst-max-length': { type: 'string' },
   'extend-vocabulary': { type: 'boolean', default: false },
   'feature-cache': { type: 'boolean' },
   'no-feature-cache': { type: 'boolean' },
@@ -136,6 +141,15 @@ Options:
   --init-from CHECKPOINT    fine-tune: start from a checkpoint folder or weights package (e.g.
                             @s2cpnet/weights-ucm-mobilenet) with its config and vocabulary (default: off, fresh
                             weights). Not with --preset/--config/--encoder-weights; --seed may change.
+  --init CHECKPOINT         the same as --init-from (default off)
+  --objective ce|scst       ce: cross-entropy on the reference captions, best/ and the schedule on val METEOR;
+                            scst: self-critical sequence training on the CIDEr-D reward (document frequencies of the
+                            training references), fine-tuning --init-from; best/ and the schedule on val CIDEr
+                            (default ce)
+  --scst-samples K          scst: captions sampled per image (default 5)
+  --scst-baseline B         scst: mean (the mean reward of the image's other samples) or greedy (the greedy
+                            caption's reward; one more decoding per step) (default mean)
+  --scst-max-length N       scst: most tokens per sampled caption (default 25, as in decoding)
   --extend-vocabulary       with --init-from: words and noun classes of --data that the checkpoint lacks are added
                             after its own (their embedding, output and class rows start random). Default off: such
                             words are refused, the message says how many and shows a few.
@@ -158,7 +172,15 @@ owner (a busy OUT: exit 2). SIGTERM (or Ctrl-C) saves OUT/last and stops (exit 1
   async run(argv: string[], context: CommandContext) {
     const { values } = parseArgs({ args: argv, strict: true, options: TRAIN_OPTIONS });
     if (!values.data) throw new ConfigError('--data', 'required: a folder written by `s2cpnet prepare`');
-    const initFrom = values['init-from'];
+    if (values.init && values['init-from']) throw new ConfigError('--init', 'give one of --init and --init-from (they are the same)');
+    const initFrom = values['init-from'] ?? values.init;
+    const objective = values.objective ?? 'ce';
+    if (objective !== 'ce' && objective !== 'scst') throw new ConfigError('--objective', `expected ce or scst, found ${JSON.stringify(values.objective)}`);
+    const scstFlags = (['scst-samples', 'scst-baseline', 'scst-max-length'] as const).filter((f) => values[f] !== undefined);
+    if (objective !== 'scst' && scstFlags.length > 0) throw new ConfigError(`--${scstFlags[0]}`, 'only applies with --objective scst');
+    if (objective === 'scst' && !initFrom && !values.resume) throw new ConfigError('--objective', 'scst fine-tunes a cross-entropy model: give --init-from CHECKPOINT');
+    const scstBaseline = values['scst-baseline'];
+    if (scstBaseline !== undefined && scstBaseline !== 'mean' && scstBaseline !== 'greedy') throw new ConfigError('--scst-baseline', `expected mean or greedy, found ${JSON.stringify(scstBaseline)}`);
     if (initFrom) {
       if (values.preset || values.config) throw new ConfigError('--init-from', 'the model is built from the checkpoint\'s own config: leave out --preset and --config');
       if (values['encoder-weights']) throw new ConfigError('--init-from', 'the checkpoint holds the backbone\'s weights: leave out --encoder-weights');
@@ -242,6 +264,16 @@ owner (a busy OUT: exit 2). SIGTERM (or Ctrl-C) saves OUT/last and stops (exit 1
         keepEpochs: values['keep-epochs'],
         initFrom: from,
         extendVocabulary: values['extend-vocabulary'],
+        objective,
+        ...(objective === 'scst'
+          ? {
+              scst: {
+                samples: numberFlag(values['scst-samples'], '--scst-samples', { integer: true, min: 1 }),
+                baseline: scstBaseline as 'mean' | 'greedy' | undefined,
+                maxLength: numberFlag(values['scst-max-length'], '--scst-max-length', { integer: true, min: 1 }),
+              },
+            }
+          : {}),
         signal: stop.signal,
         log: (line) => {
           bar.end();
@@ -251,7 +283,7 @@ owner (a busy OUT: exit 2). SIGTERM (or Ctrl-C) saves OUT/last and stops (exit 1
           bar.update(
             p.batch,
             p.batchesPerEpoch,
-            `epoch ${p.epoch} loss ${p.loss.toFixed(3)} ${p.samplesPerSecond.toFixed(1)} samples/s ETA ${formatDuration(p.etaSeconds)}`,
+            `epoch ${p.epoch} loss ${p.loss.toFixed(3)}${p.reward !== undefined ? ` reward ${p.reward.toFixed(3)}` : ''} ${p.samplesPerSecond.toFixed(1)} samples/s ETA ${formatDuration(p.etaSeconds)}`,
           ),
       });
     } finally {
@@ -265,13 +297,13 @@ owner (a busy OUT: exit 2). SIGTERM (or Ctrl-C) saves OUT/last and stops (exit 1
       best: result.bestDir,
       last: result.lastDir,
       bestEpoch: result.bestEpoch,
-      bestValMeteor: result.bestScore,
+      ...(objective === 'scst' ? { objective, bestValCIDEr: result.bestScore } : { bestValMeteor: result.bestScore }),
       epochs: result.history.length,
       stoppedBecause: result.stoppedBecause,
       history: result.history,
     };
     if (values.json) context.stdout(`${JSON.stringify(summary, null, 2)}\n`);
-    else context.stdout(`trained ${config.name}: ${summary.epochs} epochs, best val METEOR ${Number(summary.bestValMeteor).toFixed(4)} at epoch ${summary.bestEpoch}; checkpoints in ${outDir} (stopped: ${summary.stoppedBecause})\n`);
+    else context.stdout(`trained ${config.name}${objective === 'scst' ? ' (scst)' : ''}: ${summary.epochs} epochs, best val ${objective === 'scst' ? 'CIDEr' : 'METEOR'} ${Number(result.bestScore).toFixed(4)} at epoch ${summary.bestEpoch}; checkpoints in ${outDir} (stopped: ${summary.stoppedBecause})\n`);
     result.model.dispose();
     return ExitCode.ok;
   },
