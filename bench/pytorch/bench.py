@@ -104,13 +104,16 @@ def log(*a):
 
 
 def blas_library() -> str:
-    """Which BLAS the process mapped (Debian's torch uses whatever libblas.so.3 the alternatives point to)."""
+    """Which BLAS the process mapped (Debian's torch uses whatever libblas.so.3 the alternatives point to), as
+    `folder/library` (e.g. `openblas-openmp/libblas.so.3`, or `blas/libblas.so.3` for the reference BLAS): enough to
+    tell them apart, and no absolute path of the machine in the results."""
     try:
         with open("/proc/self/maps") as f:
             libs = {line.split()[-1] for line in f if "blas" in line.lower() and "/" in line}
     except OSError:
         return "unknown"
-    return ", ".join(sorted(libs)) or "none mapped"
+    short = {os.path.join(os.path.basename(os.path.dirname(lib)), os.path.basename(lib)) for lib in libs}
+    return ", ".join(sorted(short)) or "none mapped"
 
 
 # ----------------------------------------------------------------------------------------------------------------
