@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
@@ -8,11 +8,11 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '@s2cpnet/core/testing';
-import { benchmarkImage, computeMaskView, decodeImageFile, encodePng, FelzenszwalbSegmenter, Vocabulary } from '@s2cpnet/data';
+import { benchmarkImage, computeMaskView, decodeImageFile, encodePng, FelzenszwalbSegmenter, TargetSegmenter, Vocabulary } from '@s2cpnet/data';
 import { buildS2CPNet } from './s2cpnet';
-import { saveCheckpoint } from './checkpoint';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { tinyConfig } from './testing/tiny';
-import { isCaptionFailure, loadCaptioner, type CaptionedItem } from './captioner';
+import { isCaptionFailure, loadCaptioner, openCaptionMasks, recordedMaskVersion, type CaptionedItem } from './captioner';
 
 let root = '';
 let checkpoint = '';
@@ -77,6 +77,47 @@ describe('loadCaptioner', () => {
     expect(isCaptionFailure(result!)).toBe(false);
     expect((result as { attention?: unknown[] }).attention!.length).toBeGreaterThan(0);
     captioner.dispose();
+  });
+
+  it('computes masks with the version the checkpoint records: v2 for v2, v1 when none is recorded', async () => {
+    // The same weights, recorded as trained on v2 masks (checkpoint.json's $.masks.version).
+    const v2 = path.join(root, 'ckpt-v2');
+    cpSync(checkpoint, v2, { recursive: true });
+    const json = JSON.parse(readFileSync(path.join(v2, 'checkpoint.json'), 'utf8'));
+    expect(json.masks.version).toBeUndefined();
+    json.masks.version = 'v2';
+    writeFileSync(path.join(v2, 'checkpoint.json'), JSON.stringify(json));
+    const decoded = await decodeImageFile(image);
+    const expectedV1 = await computeMaskView(decoded, image, new FelzenszwalbSegmenter(), { size: 96 });
+    const expectedV2 = await computeMaskView(decoded, image, new TargetSegmenter(), { size: 96 });
+    expect(Buffer.from(expectedV1.data).equals(Buffer.from(expectedV2.data))).toBe(false);
+
+    const viewOf = async (dir: string) => {
+      const captioner = await loadCaptioner(dir, { cacheDir: path.join(root, 'cache-versions') });
+      const items: CaptionedItem[] = [];
+      await captioner.captionFiles([image], { onItem: (item) => void items.push(item) });
+      captioner.dispose();
+      return Buffer.from(items[0]!.maskView!.data);
+    };
+    // One cache folder for both: v1 and v2 views are cached apart, so neither gets the other's.
+    expect((await viewOf(checkpoint)).equals(Buffer.from(expectedV1.data))).toBe(true);
+    expect((await viewOf(v2)).equals(Buffer.from(expectedV2.data))).toBe(true);
+    expect((await viewOf(checkpoint)).equals(Buffer.from(expectedV1.data))).toBe(true);
+
+    const loadedV1 = await loadCheckpoint(checkpoint);
+    const loadedV2 = await loadCheckpoint(v2);
+    try {
+      expect(recordedMaskVersion(loadedV1)).toBe('v1');
+      expect(loadedV2.masks).toEqual({ provider: 'felzenszwalb', precomputed: false, workingSize: 96, version: 'v2' });
+      const masks = await openCaptionMasks({ cacheDir: false, maskSize: 96, version: recordedMaskVersion(loadedV2) });
+      expect(Buffer.from((await masks.view(decoded, image)).data).equals(Buffer.from(expectedV2.data))).toBe(true);
+    } finally {
+      loadedV1.model.dispose();
+      loadedV2.model.dispose();
+    }
+    json.masks.version = 'v9';
+    writeFileSync(path.join(v2, 'checkpoint.json'), JSON.stringify(json));
+    await expect(loadCheckpoint(v2)).rejects.toThrow(/\$\.masks\.version/);
   });
 
   it('captionFiles stops at a bad file naming it, or skips it and goes on', async () => {

@@ -19,11 +19,12 @@ import {
   describeFsError,
   normalizeForBackbone,
   resizeBilinear,
-  FelzenszwalbSegmenter,
+  createBuiltInSegmenter,
   FolderMaskProvider,
   MaskCache,
   DEFAULT_WORKING_SIZE,
   type MaskProvider,
+  type MasksVersion,
   type RgbImage,
 } from '@s2cpnet/data';
 import { loadCheckpoint, type LoadedCheckpoint } from './checkpoint';
@@ -72,6 +73,12 @@ export interface OpenCaptionMasksOptions {
    * (`@s2cpnet/runtime-onnx`'s `createSamMaskProvider`): use the provider the checkpoint's training data used.
    */
   provider?: MaskProvider;
+  /**
+   * Version of the built-in segmenter, the one the checkpoint's training data was prepared with
+   * (`recordedMaskVersion`, from checkpoint.json's `$.masks.version`): v1 masks for a model trained on v1, v2 for v2.
+   * Default v1. Ignored with `masksDir` or `provider`.
+   */
+  version?: MasksVersion;
 }
 
 /**
@@ -87,7 +94,7 @@ export async function openCaptionMasks(options: OpenCaptionMasksOptions): Promis
     const folder = new FolderMaskProvider({ dir: path.resolve(cwd, options.masksDir) });
     return { view: (_image, file) => folder.readMaskView(file), cacheDir: null, precomputed: true };
   }
-  const provider = options.provider ?? new FelzenszwalbSegmenter();
+  const provider = options.provider ?? createBuiltInSegmenter(options.version ?? 'v1');
   const size = options.maskSize ?? DEFAULT_WORKING_SIZE;
   const compute: CaptionMaskSource = (image, file) => computeMaskView(image, file, provider, { size });
   if (options.cacheDir === false) return { view: compute, cacheDir: null, compute };
@@ -131,6 +138,14 @@ export function maskProviderMismatch(recorded: { provider: string; precomputed: 
   const using = options.provider?.name ?? 'felzenszwalb';
   if (recorded.provider === using) return null;
   return `the checkpoint's training masks came from "${recorded.provider}" but captioning computes them with "${using}": captions may suffer (for sam, give --masks sam --sam-encoder F --sam-decoder F)`;
+}
+
+/**
+ * The version of the built-in segmenter the checkpoint's training masks were made with (`$.masks.version` of
+ * checkpoint.json); v1 when absent (checkpoints written before masks were versioned were all trained on v1).
+ */
+export function recordedMaskVersion(checkpoint: { masks?: LoadedCheckpoint['masks'] }): MasksVersion {
+  return checkpoint.masks?.version ?? 'v1';
 }
 
 /**
@@ -308,7 +323,7 @@ export async function loadCaptioner(ref: string, options: LoadCaptionerOptions =
   try {
     if (checkpoint.model.config.useMaskView) {
       maskSize = options.maskSize ?? (await recordedMaskSize(checkpoint));
-      masks = await openCaptionMasks({ masksDir: options.masksDir, cacheDir: options.cacheDir, maskSize, cwd, warn, cacheHint: options.cacheHint, provider: options.maskProvider });
+      masks = await openCaptionMasks({ masksDir: options.masksDir, cacheDir: options.cacheDir, maskSize, cwd, warn, cacheHint: options.cacheHint, provider: options.maskProvider, version: recordedMaskVersion(checkpoint) });
       const mismatch = maskProviderMismatch(checkpoint.masks, { masksDir: options.masksDir, provider: options.maskProvider });
       if (mismatch) warn(mismatch);
     }

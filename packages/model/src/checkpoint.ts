@@ -56,6 +56,11 @@ export interface CheckpointMaskSettings {
   precomputed: boolean;
   /** The side images were resized to before segmentation; null for precomputed masks. */
   workingSize: number | null;
+  /**
+   * Version of the built-in segmenter (`prepare --masks-version`): `v1` Felzenszwalb segments, `v2` targets on a
+   * background. Absent (checkpoints written before versions, other providers): v1.
+   */
+  version?: 'v1' | 'v2';
 }
 
 export interface SaveCheckpointOptions {
@@ -100,7 +105,10 @@ export async function saveCheckpoint(dir: string, options: SaveCheckpointOptions
     numClasses: model.numClasses,
     files: { vocabulary: 'vocabulary.json', nouns: 'nouns.json', weights: 'weights' },
   };
-  if (options.masks) json.masks = { provider: options.masks.provider, precomputed: options.masks.precomputed, workingSize: options.masks.workingSize };
+  if (options.masks) {
+    json.masks = { provider: options.masks.provider, precomputed: options.masks.precomputed, workingSize: options.masks.workingSize };
+    if (options.masks.version !== undefined) json.masks.version = options.masks.version;
+  }
   if (options.optimizer) json.files.optimizer = 'optimizer';
   if (options.training) json.files.training = 'training.json';
   const weights = modelTensors(model);
@@ -141,7 +149,12 @@ function maskSettingsOf(value: unknown, file: string): CheckpointMaskSettings | 
   if (typeof value.precomputed !== 'boolean') throw fail('precomputed: expected true or false', value.precomputed);
   const size = value.workingSize;
   if (size !== null && !(Number.isInteger(size) && (size as number) >= 1 && (size as number) <= 16384)) throw fail('workingSize: expected null or an integer in [1, 16384]', size);
-  return { provider: value.provider, precomputed: value.precomputed, workingSize: size as number | null };
+  const settings: CheckpointMaskSettings = { provider: value.provider, precomputed: value.precomputed, workingSize: size as number | null };
+  if (value.version !== undefined) {
+    if (value.version !== 'v1' && value.version !== 'v2') throw fail('version: expected "v1" or "v2"', value.version);
+    settings.version = value.version;
+  }
+  return settings;
 }
 
 /**

@@ -334,6 +334,8 @@ export async function loadOnnxCaptioner(ref: string, options: LoadOnnxCaptionerO
           warn: options.warn,
           cacheHint: options.cacheHint,
           provider: options.maskProvider,
+          // The built-in segmenter's version the training masks were made with (absent: v1).
+          version: manifest.masks?.version,
         })
       : null;
     if (masks) {

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { ConfigError, writeJsonAtomic } from '@s2cpnet/core';
 import { loadCaptionDataset, imagesOfSplit, realImagePath, type Split, SPLITS } from '@s2cpnet/data';
 import { scoreCaptions } from '@s2cpnet/metrics';
-import { loadCheckpoint, type CaptionerResult } from '@s2cpnet/model';
+import { loadCheckpoint, recordedMaskVersion, type CaptionerResult } from '@s2cpnet/model';
 import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { initBackend } from '../backend';
@@ -113,7 +113,7 @@ Options:
         context.stderr(`evaluate: ${images.length} ${split} images, beam ${beamSize}${lengthPenalty ? `, length penalty ${lengthPenalty}` : ''}, backend ${info.backend}\n`);
         try {
           const masks = checkpoint.model.config.useMaskView
-            ? await openCaptionMasks({ ...flags, provider: sam ?? undefined, maskSize: await maskSizeFor(checkpoint, values['mask-size']), cwd: context.cwd, warn })
+            ? await openCaptionMasks({ ...flags, provider: sam ?? undefined, maskSize: await maskSizeFor(checkpoint, values['mask-size']), version: recordedMaskVersion(checkpoint), cwd: context.cwd, warn })
             : null;
           results = await captionFiles(checkpoint, images.map((i) => i.file), { ...decoding, masks, maxPixels: flags.maxPixels, signal: context.signal, onProgress });
         } finally {

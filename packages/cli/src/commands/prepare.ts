@@ -22,6 +22,9 @@ Options:
   --sam-encoder FILE      with --masks sam: the image encoder .onnx (required there)
   --sam-decoder FILE      with --masks sam: the prompt encoder + mask decoder .onnx (required there)
   --sam-points N          with --masks sam: points per side of the prompt grid (default 16)
+  --masks-version v1|v2   built-in segmenter: v1 Felzenszwalb segments covering the image; v2 targets on a plain
+                          background (shadow-robust Lab weights; large, border-crossing and ground segments are
+                          background). Recorded in the manifest and checkpoints (default v1)
   --size N                working size (pixels, square) images are resized to for mask computation (default 224)
   --min-word-freq N       keep words seen at least N times in the train split (default 5)
   --min-noun-freq N       keep target nouns seen in at least N train captions (default 5)
@@ -47,6 +50,7 @@ export const PREPARE_OPTIONS = {
   out: { type: 'string' },
   masks: { type: 'string' },
   ...SAM_FLAGS,
+  'masks-version': { type: 'string' },
   size: { type: 'string' },
   'min-word-freq': { type: 'string' },
   'min-noun-freq': { type: 'string' },
@@ -104,6 +108,7 @@ export function parsePrepareArgs(
     minWordFreq: integerFlag(values['min-word-freq'], 'min-word-freq', 1),
     minNounFreq: integerFlag(values['min-noun-freq'], 'min-noun-freq', 1),
     nounRules: choiceFlag(values['noun-rules'], 'noun-rules', ['v1', 'v2'] as const),
+    masksVersion: choiceFlag(values['masks-version'], 'masks-version', ['v1', 'v2'] as const),
     maxCaptionWords: integerFlag(values['max-caption-words'], 'max-caption-words', 1),
     concurrency: integerFlag(values.concurrency, 'concurrency', 1),
     format: choiceFlag(values.format, 'format', ['auto', 'karpathy', 'nwpu', 'coco'] as const),
@@ -111,6 +116,7 @@ export function parsePrepareArgs(
     onError: choiceFlag(values['on-error'], 'on-error', ['stop', 'skip'] as const),
   };
   if (values.masks && values.masks !== 'sam') options.masksDir = resolve(values.masks);
+  if (values.masks && options.masksVersion === 'v2') throw new UsageError('--masks-version v2 is the built-in segmenter; it cannot be combined with --masks');
   if (values['max-pixels'] !== undefined) {
     try {
       options.maxImagePixels = parsePixelCount(values['max-pixels'], '--max-pixels');

@@ -14,7 +14,7 @@ export interface MaskCacheOptions {
   /** Cache folder, e.g. `<dataset>/masks-cache`. One subfolder per provider setting keeps settings apart. */
   dir: string;
   provider: MaskProvider;
-  /** How label maps become mask views. */
+  /** How label maps become mask views; default the provider's own (`MaskProvider.render`), else v1's. */
   render?: RenderMaskViewOptions;
   /**
    * Working size: images are resized to `size` x `size` before segmentation (`computeMaskView`), and the views
@@ -88,7 +88,7 @@ export class MaskCache {
     this.provider = options.provider;
     this.size = options.size;
     this.keyBy = keyBy;
-    this.renderOptions = options.render ?? {};
+    this.renderOptions = options.render ?? options.provider.render ?? {};
     // By name, the working size is not in the folder name (a prepared folder has one size, recorded in its
     // manifest; a cached view of another size is recomputed). By content, every setting is in the key.
     const sizeKey = keyBy === 'content' && options.size !== undefined ? `-w${options.size}` : '';

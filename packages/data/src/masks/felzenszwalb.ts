@@ -343,6 +343,8 @@ export function segmentFelzenszwalb(image: RgbImage, options: FelzenszwalbOption
  */
 export class FelzenszwalbSegmenter implements MaskProvider {
   readonly name = 'felzenszwalb';
+  /** Masks version 1 of the built-in segmenter (see `MasksVersion`). */
+  readonly version = 'v1' as const;
   readonly cacheKey: string;
   readonly options: Readonly<Required<FelzenszwalbOptions>>;
 

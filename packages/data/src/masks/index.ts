@@ -12,6 +12,24 @@ export {
   type FelzenszwalbOptions,
 } from './felzenszwalb';
 export {
+  TargetSegmenter,
+  TARGET_SEGMENTER_DEFAULTS,
+  TARGET_RENDER_DEFAULTS,
+  segmentTargets,
+  targetFeatureImage,
+  validateTargetSegmenterOptions,
+  type TargetSegmenterOptions,
+} from './targets';
+export {
+  builtInMasksVersion,
+  createBuiltInSegmenter,
+  DEFAULT_MASKS_VERSION,
+  isMasksVersion,
+  MASKS_VERSIONS,
+  parseMasksVersion,
+  type MasksVersion,
+} from './versions';
+export {
   FolderMaskProvider,
   MASK_FILE_EXTENSIONS,
   labelsFromMaskImage,

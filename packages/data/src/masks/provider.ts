@@ -1,3 +1,4 @@
+import type { RenderMaskViewOptions } from './render';
 import type { LabelMap, RgbImage } from './types';
 
 /**
@@ -13,6 +14,11 @@ export interface MaskProvider {
    * other settings are never reused. Safe as a folder name. Falls back to `name` when absent.
    */
   readonly cacheKey?: string;
+  /**
+   * How this provider's label maps are drawn when the caller gives no render options (`computeMaskView`,
+   * `MaskCache`); absent: `renderMaskView`'s defaults. The v2 segmenter draws targets on a plain background.
+   */
+  readonly render?: RenderMaskViewOptions;
   /** Segments `image` (whose file is `imageFile`) into a label map of the same size; 0 = background. */
   labelMap(image: RgbImage, imageFile: string): Promise<LabelMap>;
 }

@@ -9,7 +9,7 @@ export interface ComputeMaskViewOptions {
    * `prepare` uses 224 by default (`--size`). Omitted: the image's own size.
    */
   size?: number;
-  /** How the label map becomes the mask view. */
+  /** How the label map becomes the mask view; default the provider's own (`MaskProvider.render`), else v1's. */
   render?: RenderMaskViewOptions;
 }
 
@@ -31,5 +31,5 @@ export async function computeMaskView(
 ): Promise<RgbImage> {
   const working = options.size === undefined ? image : resizeBilinear(image, options.size, options.size);
   const labels = await provider.labelMap(working, imageFile);
-  return renderMaskView(working, labels, options.render);
+  return renderMaskView(working, labels, options.render ?? provider.render);
 }

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { ConfigError, InputError } from '@s2cpnet/core';
 import type { MaskSource } from '../batch/pipeline';
 import type { CaptionDataset, CaptionFormat, DatasetImage, SkippedItem, Split } from '../dataset/types';
-import { FelzenszwalbSegmenter, FolderMaskProvider, MaskCache, type MaskProvider } from '../masks/index';
+import { createBuiltInSegmenter, FolderMaskProvider, isMasksVersion, MaskCache, type MaskProvider, type MasksVersion } from '../masks/index';
 import { CategoryLabels } from '../nouns/categories';
 import { Vocabulary } from '../vocab/vocabulary';
 
@@ -46,6 +46,11 @@ export interface PreparedManifest {
       precomputed: boolean;
       /** Side images are resized to before segmentation; null for precomputed masks (used at their own size). */
       workingSize: number | null;
+      /**
+       * Version of the built-in segmenter (`v1` Felzenszwalb segments, `v2` targets on a background); absent for
+       * other providers and in manifests written before masks were versioned (those are v1).
+       */
+      version?: MasksVersion;
     };
   };
   counts: {
@@ -169,7 +174,11 @@ export function preparedMaskSource(dir: string, manifest: PreparedManifest, prov
   }
   let chosen = provider;
   if (!chosen) {
-    const segmenter = new FelzenszwalbSegmenter();
+    const version = masks.version ?? 'v1';
+    if (!isMasksVersion(version)) {
+      throw new ConfigError('$.settings.masks.version', `expected v1 or v2, found ${JSON.stringify(version)}`, { file: path.join(dir, PREPARED_FILES.manifest) });
+    }
+    const segmenter = createBuiltInSegmenter(version);
     if ((segmenter.cacheKey ?? segmenter.name) !== masks.cacheKey) {
       throw new ConfigError(
         '$.settings.masks.cacheKey',

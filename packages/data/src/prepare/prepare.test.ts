@@ -182,6 +182,33 @@ describe('prepareDataset', () => {
   });
 });
 
+describe('masks versions', () => {
+  it('records the built-in segmenter version in the manifest, keeps v1 and v2 masks apart, and loads each back', async () => {
+    const v1 = await prepareDataset(base());
+    const v2 = await prepareDataset(base({ masksVersion: 'v2' }));
+    expect(v1.manifest.settings.masks).toMatchObject({ provider: 'felzenszwalb', version: 'v1' });
+    expect(v2.manifest.settings.masks).toMatchObject({ provider: 'felzenszwalb', version: 'v2', precomputed: false, workingSize: 24 });
+    expect(v2.manifest.settings.masks.cacheKey).toMatch(/^targets-v2-/);
+    expect(v2.manifest.settings.masks.cacheKey).not.toBe(v1.manifest.settings.masks.cacheKey);
+    expect(v2.manifest.files.masks).not.toBe(v1.manifest.files.masks);
+    // The prepared folder's mask source recomputes a missing view with the recorded version.
+    const prepared = await loadPreparedDataset(v2.outDir);
+    const image = prepared.dataset.images[0]!;
+    const maskFile = path.join(v2.outDir, v2.manifest.files.masks, `${path.parse(image.file).name}.png`);
+    const written = readFileSync(maskFile);
+    rmSync(maskFile);
+    const { decodeImageFile } = await import('../image/codec');
+    const view = await prepared.maskSource(image, await decodeImageFile(image.file));
+    expect(view.width).toBe(24);
+    expect(readFileSync(maskFile)).toEqual(written);
+  });
+
+  it('refuses v2 together with precomputed masks, and an unknown version', async () => {
+    await expect(prepareDataset(base({ masksVersion: 'v2', masksDir: imagesDir }))).rejects.toThrow(/masksVersion/);
+    await expect(prepareDataset(base({ masksVersion: 'v3' as 'v2' }))).rejects.toThrow(/masksVersion.*"v3"/);
+  });
+});
+
 describe('bad input', () => {
   async function expectStop(images: unknown[], message: RegExp, extra: Partial<PrepareOptions> = {}): Promise<string> {
     const options = base({ annotations: writeCaptions(`bad${outCounter}.json`, images), ...extra });

@@ -7,7 +7,7 @@ import type { CaptionDataset, CaptionFormat, DatasetImage, OnErrorPolicy, Skippe
 import { SPLITS } from '../dataset/types';
 import { realImagePath } from '../dataset/paths';
 import { decodeImageFile, maxImagePixels } from '../image/codec';
-import { FelzenszwalbSegmenter, FolderMaskProvider, MaskCache, type MaskProvider } from '../masks/index';
+import { builtInMasksVersion, createBuiltInSegmenter, FolderMaskProvider, MaskCache, parseMasksVersion, type MaskProvider, type MasksVersion } from '../masks/index';
 import type { RgbImage } from '../masks/types';
 import { buildCategoryLabels, DEFAULT_MIN_NOUN_FREQ, DEFAULT_NOUN_RULES, type NounRules } from '../nouns/categories';
 import { DEFAULT_MAX_CAPTION_WORDS, DEFAULT_MIN_WORD_FREQ, Vocabulary, countLongCaptions } from '../vocab/vocabulary';
@@ -27,6 +27,11 @@ export interface PrepareOptions {
   masksDir?: string;
   /** A custom mask provider (e.g. a SAM-class model); overrides `masksDir` and the default segmenter. */
   maskProvider?: MaskProvider;
+  /**
+   * Version of the built-in segmenter when neither `masksDir` nor `maskProvider` is given: `v1` (default,
+   * `FelzenszwalbSegmenter`) or `v2` (targets on a background, `TargetSegmenter`). Recorded in the manifest.
+   */
+  masksVersion?: MasksVersion;
   /** Side of the square working size images are resized to before segmentation (default 224). */
   size?: number;
   minWordFreq?: number;
@@ -186,6 +191,10 @@ export async function prepareDataset(
   };
 
   // -- mask provider and cache
+  const masksVersion = parseMasksVersion(options.masksVersion, '$.masksVersion');
+  if (options.masksVersion === 'v2' && (options.maskProvider || options.masksDir)) {
+    throw new ConfigError('$.masksVersion', 'masksVersion v2 chooses the built-in segmenter; it cannot be combined with masksDir or maskProvider');
+  }
   let provider: MaskProvider;
   let masksDir: string | null = null;
   if (options.maskProvider) {
@@ -196,8 +205,9 @@ export async function prepareDataset(
     if (!stat?.isDirectory()) throw new InputError('masks folder not found (or not a folder)', { file: masksDir });
     provider = new FolderMaskProvider({ dir: masksDir });
   } else {
-    provider = new FelzenszwalbSegmenter();
+    provider = createBuiltInSegmenter(masksVersion);
   }
+  const builtInVersion = builtInMasksVersion(provider);
   const precomputed = provider instanceof FolderMaskProvider;
   const masksRoot = path.join(outDir, PREPARED_FILES.masks);
   // By name: the prepared folder's layout (<stem>.png), with base names checked unique below. The working size is
@@ -413,6 +423,7 @@ export async function prepareDataset(
         cacheKey: provider.cacheKey ?? provider.name,
         precomputed,
         workingSize: precomputed ? null : settings.size,
+        ...(builtInVersion ? { version: builtInVersion } : {}),
       },
     },
     counts: {
