@@ -11,6 +11,7 @@ import { imagesOfSplit, type PreparedDataset } from '@s2cpnet/data';
 import { CiderDScorer } from '@s2cpnet/metrics';
 import type { S2CPNet, StepInputs } from './s2cpnet';
 import type { Adam, NamedVariable } from './optimizer';
+import { accumulateGradients } from './gradients';
 import { defaultSuppressedIds, type WordTable } from './inference';
 
 export type ScstBaseline = 'mean' | 'greedy';
@@ -308,15 +309,7 @@ export function scstStep(model: S2CPNet, variables: NamedVariable[], optimizer: 
       out.sampleLength += (samples.reduce((s, c) => s + c.tokens.length, 0) / rows) * weight;
       tf.dispose([value, parts.caption, ...(parts.category ? [parts.category] : []), tokens, targets, mask, advantages]);
       tf.dispose(Object.values(part));
-      for (const v of variables) {
-        const g = grads[v.variable.name];
-        if (!g) continue;
-        const prev = accumulated.get(v.path);
-        if (prev) {
-          accumulated.set(v.path, tf.add(prev, g));
-          tf.dispose([prev, g]);
-        } else accumulated.set(v.path, g);
-      }
+      accumulateGradients(accumulated, variables, grads);
     }
     optimizer.apply(variables, accumulated);
     return out;

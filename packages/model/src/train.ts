@@ -30,6 +30,7 @@ import { scoreCaptions, type CaptionScores } from '@s2cpnet/metrics';
 import type { S2CPNetConfig } from './config';
 import { buildS2CPNet, type ComponentFactories, type S2CPNet } from './s2cpnet';
 import { Adam, PlateauSchedule, type NamedVariable } from './optimizer';
+import { accumulateGradients } from './gradients';
 import { loadCheckpoint, saveCheckpoint, type LoadedCheckpoint, type TrainingState } from './checkpoint';
 import { captionBatch, type CaptionOptions, type CaptionResult } from './inference';
 import { loadEncoderWeights } from './encoder-weights';
@@ -825,15 +826,7 @@ export function trainStep(model: S2CPNet, variables: NamedVariable[], optimizer:
       if (parts.category) categoryLoss = (categoryLoss ?? 0) + parts.category.dataSync()[0]! * weight;
       tf.dispose([value, parts.caption, ...(parts.category ? [parts.category] : [])]);
       tf.dispose(Object.values(part));
-      for (const v of variables) {
-        const g = grads[v.variable.name];
-        if (!g) continue;
-        const prev = accumulated.get(v.path);
-        if (prev) {
-          accumulated.set(v.path, tf.add(prev, g));
-          tf.dispose([prev, g]);
-        } else accumulated.set(v.path, g);
-      }
+      accumulateGradients(accumulated, variables, grads);
     }
     optimizer.apply(variables, accumulated);
     return { loss, captionLoss, categoryLoss };
