@@ -26,6 +26,7 @@ import {
   type CaptionOptions,
   type LoadCaptionerOptions,
 } from '@s2cpnet/model';
+import { loadOnnxRuntimeModule } from './ort-loader';
 import { IO, ONNX_EXPORT_FORMAT, ONNX_EXPORT_VERSION, ONNX_FILES, type OnnxExportManifest } from './export/export';
 
 /** ONNX Runtime execution providers the runtime can ask for. */
@@ -50,16 +51,10 @@ export function haveOnnxRuntime(): boolean {
  * how to install it offline-safely.
  */
 export async function importOnnxRuntime(): Promise<OrtModule> {
-  ortModule ??= import('onnxruntime-node')
-    .then((m) => ((m as unknown as { default?: OrtModule }).default?.InferenceSession ? (m as unknown as { default: OrtModule }).default : m))
-    .catch((error: unknown) => {
-      ortModule = null;
-      throw new ConfigError(
-        'runtime',
-        `the onnx runtime needs onnxruntime-node: npm install onnxruntime-node@~1.31.1 (with ONNXRUNTIME_NODE_INSTALL=skip in the environment, ` +
-          `so that its install script does not try to download CUDA libraries; the CPU runtime ships inside the package) (${(error as Error).message})`,
-      );
-    });
+  ortModule ??= loadOnnxRuntimeModule<OrtModule>(() => import('onnxruntime-node'), 'the onnx runtime', 'runtime').catch((error: unknown) => {
+    ortModule = null;
+    throw error;
+  });
   return ortModule;
 }
 
@@ -189,9 +184,8 @@ export class OnnxCaptionModel {
     const vocabulary = Vocabulary.fromJSON(JSON.parse(bytes[ONNX_FILES.vocabulary]!.toString('utf8')) as VocabularyJson, path.join(dir, ONNX_FILES.vocabulary));
     const classNames = (JSON.parse(bytes[ONNX_FILES.nouns]!.toString('utf8')) as { classes: string[] }).classes;
     const ort = await importOnnxRuntime();
-    const settings = sessionOptions(options);
-    const encoder = await ort.InferenceSession.create(bytes[ONNX_FILES.encoder]!, settings);
-    const step = await ort.InferenceSession.create(bytes[ONNX_FILES.decoderStep]!, settings);
+    const encoder = await createOnnxSession(bytes[ONNX_FILES.encoder]!, options);
+    const step = await createOnnxSession(bytes[ONNX_FILES.decoderStep]!, options);
     return new OnnxCaptionModel(dir, manifest, vocabulary, classNames, ort, encoder, step, options.provider ?? 'cpu');
   }
 

@@ -472,6 +472,7 @@ describe('SamMaskProvider: errors', () => {
     const error = await errorOf(provider({ importRuntime }));
     expect(S2CPNetError.isInstance(error)).toBe(true);
     expect(error.message).toContain('ONNXRUNTIME_NODE_INSTALL=skip npm i onnxruntime-node');
+    expect(error.message).toMatch(/the SAM mask provider needs the optional package onnxruntime-node/);
     expect(error.stack).toBeDefined();
   });
 

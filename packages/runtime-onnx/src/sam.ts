@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { ConfigError, InputError, ShapeError } from '@s2cpnet/core';
 import { resizeBilinear, type LabelMap, type MaskProvider, type RgbImage } from '@s2cpnet/data';
+import { loadOnnxRuntimeModule } from './ort-loader';
 
 /**
  * The SAM adapter of spec section 3: a `MaskProvider` that runs a user-supplied Segment Anything encoder/decoder
@@ -203,33 +204,8 @@ interface OrtRuntime {
   InferenceSession: { create(path: string, options?: Record<string, unknown>): Promise<OrtSession> };
 }
 
-const INSTALL_HINT = 'ONNXRUNTIME_NODE_INSTALL=skip npm i onnxruntime-node';
-
-async function loadRuntime(importer: () => Promise<unknown>): Promise<OrtRuntime> {
-  let loaded: unknown;
-  try {
-    loaded = await importer();
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException | undefined)?.code;
-    const message = String((error as Error | undefined)?.message ?? error);
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || /onnxruntime-node/.test(message)) {
-      throw new ConfigError(
-        '$.masks',
-        `the SAM mask provider needs the optional package onnxruntime-node, which is not installed (${message.split('\n')[0]}). ` +
-          `Install it with: ${INSTALL_HINT} (ONNXRUNTIME_NODE_INSTALL=skip skips its optional CUDA download; the CPU ` +
-          'runtime ships in the package)',
-        { cause: error },
-      );
-    }
-    throw error;
-  }
-  // A CommonJS package imported from ESM may put its exports under `default`.
-  const module = loaded as Partial<OrtRuntime> & { default?: Partial<OrtRuntime> };
-  const runtime = module.InferenceSession && module.Tensor ? module : module.default;
-  if (!runtime?.InferenceSession || !runtime.Tensor) {
-    throw new ConfigError('$.masks', `onnxruntime-node loaded but exports no InferenceSession/Tensor; reinstall it: ${INSTALL_HINT}`);
-  }
-  return runtime as OrtRuntime;
+function loadRuntime(importer: () => Promise<unknown>): Promise<OrtRuntime> {
+  return loadOnnxRuntimeModule<OrtRuntime>(importer, 'the SAM mask provider', '$.masks');
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -562,13 +538,7 @@ function bilinearTaps(out: number, size: number, scale: number): Taps {
   return { i0, i1, weight };
 }
 
-interface Candidate {
-  box: [number, number, number, number];
-  area: number;
-  predictedIou: number;
-  stabilityScore: number;
-  point: [number, number];
-  mask: Uint8Array;
+interface Candidate extends SamMask {
   order: number;
 }
 

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { ShapeError, type CaptionDecoder } from '@s2cpnet/core';
-import { runSearch, tfjsStepper, type Search } from './search';
+import { runTfjsSearch, type Search } from './search';
 import { checkDecodeInputs, suppressTokens, type DecodedCaption, type DecodeOptions } from './types';
 
 export interface BeamSearchOptions extends DecodeOptions {
@@ -62,13 +62,7 @@ interface Candidate {
  */
 export function beamSearch<State>(decoder: CaptionDecoder<State>, memory: tf.Tensor3D, options: BeamSearchOptions): DecodedCaption[] {
   const checked = checkDecodeInputs('beamSearch', decoder, memory, options);
-  const search = beamSearchSteps(memory.shape[0], decoder.vocabSize, { ...options, ...checked });
-  const stepper = tfjsStepper(decoder, memory, checked.returnAttention);
-  try {
-    return runSearch(search, stepper.step);
-  } finally {
-    stepper.dispose();
-  }
+  return runTfjsSearch(decoder, memory, checked.returnAttention, beamSearchSteps(memory.shape[0], decoder.vocabSize, { ...options, ...checked }));
 }
 
 /**

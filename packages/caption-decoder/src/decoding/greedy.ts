@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { CaptionDecoder } from '@s2cpnet/core';
-import { runSearch, tfjsStepper, type Search } from './search';
+import { runTfjsSearch, type Search } from './search';
 import { argMax, checkDecodeInputs, suppressTokens, type DecodedCaption, type DecodeOptions } from './types';
 
 /**
@@ -16,12 +16,7 @@ import { argMax, checkDecodeInputs, suppressTokens, type DecodedCaption, type De
  */
 export function greedyDecode<State>(decoder: CaptionDecoder<State>, memory: tf.Tensor3D, options: DecodeOptions): DecodedCaption[] {
   const checked = checkDecodeInputs('greedyDecode', decoder, memory, options);
-  const stepper = tfjsStepper(decoder, memory, checked.returnAttention);
-  try {
-    return runSearch(greedySearch(memory.shape[0], decoder.vocabSize, { ...options, ...checked }), stepper.step);
-  } finally {
-    stepper.dispose();
-  }
+  return runTfjsSearch(decoder, memory, checked.returnAttention, greedySearch(memory.shape[0], decoder.vocabSize, { ...options, ...checked }));
 }
 
 /**

@@ -12,5 +12,5 @@
  */
 export { greedyDecode, greedySearch } from './greedy';
 export { beamSearch, beamSearchSteps, lengthPenaltyFactor, type BeamSearchOptions } from './beam';
-export { runSearch, runSearchAsync, tfjsStepper, type Search, type StepAnswer, type StepRequest } from './search';
+export { runSearch, runSearchAsync, runTfjsSearch, tfjsStepper, type Search, type StepAnswer, type StepRequest } from './search';
 export { DEFAULT_MAX_DECODE_LENGTH, checkSearchOptions, type DecodedCaption, type DecodeOptions } from './types';

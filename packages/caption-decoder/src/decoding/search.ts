@@ -43,6 +43,16 @@ export async function runSearchAsync<Result>(search: Search<Result>, step: (requ
   return next.value;
 }
 
+/** Runs `search` over a tfjs decoder and `memory` (its state is freed whatever happens). */
+export function runTfjsSearch<State, Result>(decoder: CaptionDecoder<State>, memory: tf.Tensor3D, returnAttention: boolean, search: Search<Result>): Result {
+  const stepper = tfjsStepper(decoder, memory, returnAttention);
+  try {
+    return runSearch(search, stepper.step);
+  } finally {
+    stepper.dispose();
+  }
+}
+
 /**
  * The synchronous step function of a tfjs `CaptionDecoder` over `memory`: it owns the decoder state and frees it
  * in `dispose` (call it in a `finally`).

@@ -201,11 +201,18 @@ interface LayerStepInputs {
   wantWeights: boolean;
 }
 
+/** The self-attention of one position: the new key/value appended to the past, then attended over (both layer types). */
+function selfAttentionStep(g: OnnxGraph, layer: DecoderLayerBase, inputs: LayerStepInputs): { present: { keys: Value; values: Value }; selfOut: Value } {
+  return g.scope('selfAttention', () => {
+    const present = appendStep(g, layer.selfAttention, inputs.x, inputs.pastKeys, inputs.pastValues);
+    return { present, selfOut: attendOne(g, layer.selfAttention, inputs.x, present.keys, present.values, false).output };
+  });
+}
+
 /** `GatedDecoderLayer.run` for one position in inference mode (gate 'paper' or 'reference'). */
 function gatedLayerStep(g: OnnxGraph, layer: GatedDecoderLayer, inputs: LayerStepInputs): LayerStep {
   const { x } = inputs;
-  const present = g.scope('selfAttention', () => appendStep(g, layer.selfAttention, x, inputs.pastKeys, inputs.pastValues));
-  const selfOut = g.scope('selfAttention', () => attendOne(g, layer.selfAttention, x, present.keys, present.values, false)).output;
+  const { present, selfOut } = selfAttentionStep(g, layer, inputs);
   const text = norm(g, g.add(x, selfOut), layer.textNorm, 'textNorm');
   const cross = g.scope('crossAttention', () => attendOne(g, layer.crossAttention, text, inputs.memoryKeys, inputs.memoryValues, inputs.wantWeights));
   const visual = cross.output;
@@ -220,8 +227,7 @@ function gatedLayerStep(g: OnnxGraph, layer: GatedDecoderLayer, inputs: LayerSte
 /** `PlainDecoderLayer.run` for one position in inference mode. */
 function plainLayerStep(g: OnnxGraph, layer: PlainDecoderLayer, inputs: LayerStepInputs): LayerStep {
   const { x } = inputs;
-  const present = g.scope('selfAttention', () => appendStep(g, layer.selfAttention, x, inputs.pastKeys, inputs.pastValues));
-  const selfOut = g.scope('selfAttention', () => attendOne(g, layer.selfAttention, x, present.keys, present.values, false)).output;
+  const { present, selfOut } = selfAttentionStep(g, layer, inputs);
   const afterSelf = norm(g, g.add(x, selfOut), layer.selfNorm, 'selfNorm');
   const cross = g.scope('crossAttention', () => attendOne(g, layer.crossAttention, afterSelf, inputs.memoryKeys, inputs.memoryValues, inputs.wantWeights));
   const afterCross = norm(g, g.add(afterSelf, cross.output), layer.crossNorm, 'crossNorm');
