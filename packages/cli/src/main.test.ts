@@ -42,8 +42,8 @@ describe('s2cpnet command dispatch', () => {
 
   it('rejects an unknown backend, naming the valid ones', async () => {
     const io = capture();
-    expect(await main(['doctor', '--backend', 'webgpu'], io.context)).toBe(3);
-    expect(io.err.join('')).toContain('unknown backend "webgpu" (from --backend); valid backends: tensorflow, wasm, cpu');
+    expect(await main(['doctor', '--backend', 'metal'], io.context)).toBe(3);
+    expect(io.err.join('')).toContain('unknown backend "metal" (from --backend); valid backends: tensorflow, webgpu, wasm, cpu');
   });
 
   it('rejects a malformed --threads value', async () => {
@@ -79,8 +79,8 @@ describe('initBackend', () => {
     expect(String((error as Error).message)).toContain('could not initialise backend tensorflow');
   });
 
-  it('knows the three backends', () => {
-    expect([...BACKEND_NAMES]).toEqual(['tensorflow', 'wasm', 'cpu']);
+  it('knows the four backends, fastest first', () => {
+    expect([...BACKEND_NAMES]).toEqual(['tensorflow', 'webgpu', 'wasm', 'cpu']);
   });
 });
 

@@ -14,7 +14,7 @@ function usage(): string {
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'Global options: --backend tensorflow|wasm|cpu (or S2CPNET_BACKEND), --threads N (or S2CPNET_THREADS), --help, --version',
+    'Global options: --backend tensorflow|webgpu|wasm|cpu (or S2CPNET_BACKEND), --threads N (or S2CPNET_THREADS), --help, --version',
     "Run 's2cpnet <command> --help' for a command's options.",
     '',
   ].join('\n');

@@ -8,13 +8,19 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendError } from './errors';
 import { registerS2CPNetKernels } from './kernels/index';
+import { setUpWebGpu, type WebGpuAdapterReport } from './webgpu';
+
+export { setUpWebGpu, webGpuAdapterReport, type WebGpuAdapterReport, type WebGpuSetup, type WebGpuSetupOptions } from './webgpu';
 
 /** Backends the toolkit can run on, fastest first. */
-export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export interface InitBackendOptions {
-  /** Backend to use; default: `S2CPNET_BACKEND`, else the fastest available (tensorflow > wasm > cpu). */
+  /**
+   * Backend to use; default: `S2CPNET_BACKEND`, else the fastest available (tensorflow > webgpu on a hardware
+   * adapter > wasm > cpu).
+   */
   backend?: string;
   /**
    * wasm threads; default `S2CPNET_THREADS`, else one per core. More than one needs the `@s2cpnet/cli/wasm-threads`
@@ -35,6 +41,8 @@ export interface BackendInfo {
   notes: string[];
   /** What registerS2CPNetKernels() installed. */
   kernels: unknown;
+  /** webgpu: the adapter it runs on. */
+  adapter?: WebGpuAdapterReport;
 }
 
 // Names in variables so neither tsc nor bundlers try to resolve optional packages that are usually absent.
@@ -57,8 +65,10 @@ function parseBackendName(value: string, source: string): BackendName {
 
 /**
  * Picks and initialises the TensorFlow.js backend, then installs the project's kernel and gradient fixes.
- * Order: `tensorflow` (via @tensorflow/tfjs-node-gpu or -node when the user installed one), `wasm`, `cpu`.
- * `options.backend` or `S2CPNET_BACKEND` forces one; an unknown name is an error listing the valid ones.
+ * Order: `tensorflow` (via @tensorflow/tfjs-node-gpu or -node when the user installed one), `webgpu` (when the
+ * optional `webgpu` package finds a hardware adapter), `wasm`, `cpu`. `options.backend` or `S2CPNET_BACKEND` forces
+ * one (a forced `webgpu` also accepts a software adapter, e.g. Mesa's llvmpipe, for correctness checks); an unknown
+ * name is an error listing the valid ones.
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
   tf.env().set('PROD', true);
@@ -68,6 +78,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   const notes: string[] = [];
   const candidates: BackendName[] = forced ? [forced] : [...BACKEND_NAMES];
   let chosen: BackendName | undefined;
+  let adapter: WebGpuAdapterReport | undefined;
   for (const name of candidates) {
     if (name === 'tensorflow') {
       for (const pkg of NODE_BACKEND_PACKAGES) {
@@ -82,6 +93,13 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
         }
         notes.push(`${pkg}: imported, but the 'tensorflow' backend did not initialise (two copies of @tensorflow/tfjs-core?)`);
       }
+    } else if (name === 'webgpu') {
+      const setup = await setUpWebGpu({ allowSoftware: forced === 'webgpu' });
+      if (!setup.ok) notes.push(setup.reason);
+      else if (await safeSetBackend('webgpu')) {
+        chosen = 'webgpu';
+        adapter = setup.adapter;
+      } else notes.push(`webgpu: the backend failed to initialise on ${setup.adapter.description || setup.adapter.vendor || 'the adapter found'}`);
     } else if (name === 'wasm') {
       const imported = await tryImport('@tensorflow/tfjs-backend-wasm');
       if (!imported.ok) {
@@ -117,7 +135,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   }
   for (const note of notes) log(note);
   const kernels = registerS2CPNetKernels();
-  return { backend: chosen, tfjsVersion: tf.version_core, threads: await backendThreads(chosen), notes, kernels };
+  return { backend: chosen, tfjsVersion: tf.version_core, threads: await backendThreads(chosen), notes, kernels, ...(adapter ? { adapter } : {}) };
 }
 
 /**
@@ -164,7 +182,7 @@ async function backendThreads(name: BackendName): Promise<number> {
     const wasm = (await import('@tensorflow/tfjs-backend-wasm')) as typeof import('@tensorflow/tfjs-backend-wasm');
     return wasm.getThreadsCount();
   }
-  if (name === 'cpu') return 1;
+  if (name === 'cpu' || name === 'webgpu') return 1;
   return os.availableParallelism?.() ?? os.cpus().length;
 }
 

@@ -2,7 +2,7 @@
  * The one-call captioning API: `loadCaptioner(ref)` sets a backend up when the program has none, loads a checkpoint
  * (a folder, an installed weights package, or a URL of a checkpoint archive checked by its sha256) and returns a
  * captioner for file paths, encoded image bytes and tensors. The `s2cpnet caption` command runs on it, so the
- * decode / resize / normalise / mask view / `captionBatch` pipeline exists once.
+ * decode / resize / normalise / mask view / `captionBatchAsync` pipeline exists once.
  */
 import { promises as fsp, existsSync } from 'node:fs';
 import * as os from 'node:os';
@@ -28,7 +28,7 @@ import {
   type RgbImage,
 } from '@s2cpnet/data';
 import { loadCheckpoint, type LoadedCheckpoint } from './checkpoint';
-import { captionBatch, type WordAttention } from './inference';
+import { captionBatchAsync, type WordAttention } from './inference';
 
 /**
  * The cache folder of captioning (computed masks, downloaded checkpoints): `S2CPNET_CACHE_DIR`, else
@@ -363,12 +363,12 @@ export function createCaptioner(checkpoint: LoadedCheckpoint, options: CreateCap
     inputSize: model.inputSize,
     normalization: model.encoder.normalization === 'symmetric' ? 'mobilenet' : 'resnet',
     usesMaskView: model.config.useMaskView,
-    run(pixels, maskPixels, count) {
+    async run(pixels, maskPixels, count) {
       const size = model.inputSize;
       const images = tf.tensor4d(pixels, [count, size, size, 3]);
       const maskTensor = maskPixels ? tf.tensor4d(maskPixels, [count, size, size, 3]) : undefined;
       try {
-        return captionBatch(model, { images, masks: maskTensor }, checkpoint.vocabulary, checkpoint.classNames, decodeOptions).map((r) => ({
+        return (await captionBatchAsync(model, { images, masks: maskTensor }, checkpoint.vocabulary, checkpoint.classNames, decodeOptions)).map((r) => ({
           caption: r.caption,
           categories: r.categories.map((c) => ({ name: c.name, probability: c.probability })),
           ...(decodeOptions.returnAttention ? { attention: r.attention } : {}),

@@ -79,13 +79,13 @@ export interface SaveCheckpointOptions {
   masks?: CheckpointMaskSettings | null;
 }
 
-/** Every weight of the model by path, as stored tensors. */
-function modelTensors(model: S2CPNet): StoredTensor[] {
-  return model.namedWeights().map(({ path: name, variable }) => ({
-    name,
-    shape: variable.shape as number[],
-    values: variable.read().dataSync() as Float32Array,
-  }));
+/** Every weight of the model by path, as stored tensors (read asynchronously: GPU backends have no sync reads). */
+async function modelTensors(model: S2CPNet): Promise<StoredTensor[]> {
+  const out: StoredTensor[] = [];
+  for (const { path: name, variable } of model.namedWeights()) {
+    out.push({ name, shape: variable.shape as number[], values: (await variable.read().data()) as Float32Array });
+  }
+  return out;
 }
 
 /**
@@ -111,10 +111,8 @@ export async function saveCheckpoint(dir: string, options: SaveCheckpointOptions
   }
   if (options.optimizer) json.files.optimizer = 'optimizer';
   if (options.training) json.files.training = 'training.json';
-  const weights = modelTensors(model);
-  const optimizerTensors = options.optimizer
-    ? options.optimizer.stateArrays()
-    : [];
+  const weights = await modelTensors(model);
+  const optimizerTensors = options.optimizer ? await options.optimizer.stateArrays() : [];
   await writeDirAtomic(dir, async (tmp) => {
     await writeTensorFile(tmp, 'weights', weights, options.weightsDtype === 'uint8' ? { quantize: 'uint8', groupSize: options.quantizeGroupSize ?? 32 } : {});
     if (options.optimizer) await writeTensorFile(tmp, 'optimizer', optimizerTensors);

@@ -16,3 +16,15 @@ export function accumulateGradients(accumulated: Map<string, tf.Tensor>, variabl
     } else accumulated.set(v.path, g);
   }
 }
+
+/**
+ * Reads scalar tensors with one asynchronous read each (GPU backends have no synchronous reads) and disposes them;
+ * a null entry reads as NaN.
+ */
+export async function readScalars(scalars: readonly (tf.Tensor | null)[]): Promise<number[]> {
+  try {
+    return await Promise.all(scalars.map(async (t) => (t ? (await t.data())[0]! : Number.NaN)));
+  } finally {
+    tf.dispose(scalars.filter((t): t is tf.Tensor => t !== null));
+  }
+}

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { beamSearch, greedyDecode, type DecodedCaption } from '@s2cpnet/caption-decoder/decoding';
+import { beamSearch, beamSearchAsync, greedyDecode, greedyDecodeAsync, type DecodedCaption } from '@s2cpnet/caption-decoder/decoding';
 import { predictCategories, type CategoryPrediction } from '@s2cpnet/category-decoder';
 import type { S2CPNet, StepInputs } from './s2cpnet';
 
@@ -74,17 +74,14 @@ export function decodeSettings(words: WordTable, options: CaptionOptions = {}) {
   };
 }
 
+type CaptionInputs = Pick<StepInputs, 'images' | 'masks' | 'imageFeatures' | 'maskFeatures'>;
+
 /**
  * Captions a batch: encodes each image once, decodes with true beam search (or greedily) over cached keys and
- * values, and predicts the noun categories from the same memory.
+ * values, and predicts the noun categories from the same memory. Reads synchronously: on GPU backends (webgpu) use
+ * `captionBatchAsync`.
  */
-export function captionBatch(
-  model: S2CPNet,
-  inputs: Pick<StepInputs, 'images' | 'masks' | 'imageFeatures' | 'maskFeatures'>,
-  words: WordTable,
-  classNames: readonly string[],
-  options: CaptionOptions = {},
-): CaptionResult[] {
+export function captionBatch(model: S2CPNet, inputs: CaptionInputs, words: WordTable, classNames: readonly string[], options: CaptionOptions = {}): CaptionResult[] {
   const { beamSize, search: decodeOptions } = decodeSettings(words, options);
   const memory = model.memory(inputs, { training: false });
   try {
@@ -95,18 +92,47 @@ export function captionBatch(
       categories = predictCategories(logits, classNames, options.categoryThreshold ?? 0.5);
       logits.dispose();
     }
-    return decoded.map((d, i) => {
-      const tokenWords = d.tokens.map((id) => words.wordOf(id));
-      return {
-        caption: tokenWords.join(' '),
-        tokens: d.tokens,
-        logProb: d.logProb,
-        categories: categories[i] ?? [],
-        attention: d.attention.map((weights, k) => ({ word: tokenWords[k]!, weights })),
-        grid: model.gridSize,
-      };
-    });
+    return captionResults(model, decoded, categories, words);
   } finally {
     memory.dispose();
   }
+}
+
+/**
+ * `captionBatch` with asynchronous reads only: the form every hot path of the toolkit uses (evaluation, the
+ * captioner, training's validation), so GPU backends, which have no synchronous reads under Node, run them too.
+ * Same results as `captionBatch` on every backend.
+ */
+export async function captionBatchAsync(model: S2CPNet, inputs: CaptionInputs, words: WordTable, classNames: readonly string[], options: CaptionOptions = {}): Promise<CaptionResult[]> {
+  const { beamSize, search: decodeOptions } = decodeSettings(words, options);
+  const memory = model.memory(inputs, { training: false });
+  try {
+    const decoded: DecodedCaption[] = beamSize <= 1 ? await greedyDecodeAsync(model.captionDecoder, memory, decodeOptions) : await beamSearchAsync(model.captionDecoder, memory, decodeOptions);
+    let categories: CategoryPrediction[][] = decoded.map(() => []);
+    if (model.categoryHead) {
+      const logits = tf.tidy(() => model.categoryHead!.logits(memory, { training: false }));
+      try {
+        categories = predictCategories((await logits.array()) as number[][], classNames, options.categoryThreshold ?? 0.5);
+      } finally {
+        logits.dispose();
+      }
+    }
+    return captionResults(model, decoded, categories, words);
+  } finally {
+    memory.dispose();
+  }
+}
+
+function captionResults(model: S2CPNet, decoded: DecodedCaption[], categories: CategoryPrediction[][], words: WordTable): CaptionResult[] {
+  return decoded.map((d, i) => {
+    const tokenWords = d.tokens.map((id) => words.wordOf(id));
+    return {
+      caption: tokenWords.join(' '),
+      tokens: d.tokens,
+      logProb: d.logProb,
+      categories: categories[i] ?? [],
+      attention: d.attention.map((weights, k) => ({ word: tokenWords[k]!, weights })),
+      grid: model.gridSize,
+    };
+  });
 }

@@ -31,41 +31,54 @@ function referenceAdam(w0: number[][], grads: number[][][], lr: number, clip: nu
   return w;
 }
 
-describe('Adam (moments in host memory)', () => {
-  it('matches the float64 algorithm over several steps, with and without clipping, and leaves no tensors', () => {
-    const w0 = [[0.5, -1, 2], [3, 0.1]];
-    const grads = [[[0.1, -0.2, 0.3], [1, -1]], [[4, 5, -6], [0.5, 0.25]], [[-0.3, 0.2, 0.1], [0, 2]]];
-    for (const clip of [0, 1]) {
-      const variables = w0.map((w, k) => ({ path: `w${k}`, variable: tf.variable(tf.tensor1d(w)) }));
-      const adam = new Adam({ learningRate: 0.01, clipNorm: clip });
-      const before = tf.memory().numTensors;
-      for (const g of grads) {
-        const map = new Map(g.map((gw, k) => [`w${k}`, tf.tensor1d(gw)] as const));
-        adam.apply(variables, map);
-        tf.dispose([...map.values()]);
+for (const moments of ['host', 'device'] as const) {
+  describe(`Adam (moments in ${moments === 'host' ? 'host memory' : 'backend tensors'})`, () => {
+    it('matches the float64 algorithm over several steps, with and without clipping, and leaves no tensors', async () => {
+      const w0 = [[0.5, -1, 2], [3, 0.1]];
+      const grads = [[[0.1, -0.2, 0.3], [1, -1]], [[4, 5, -6], [0.5, 0.25]], [[-0.3, 0.2, 0.1], [0, 2]]];
+      for (const clip of [0, 1]) {
+        const variables = w0.map((w, k) => ({ path: `w${k}`, variable: tf.variable(tf.tensor1d(w)) }));
+        const adam = new Adam({ learningRate: 0.01, clipNorm: clip, moments });
+        expect(adam.momentPlacement).toBe(moments);
+        const before = tf.memory().numTensors;
+        const norms: number[] = [];
+        for (const g of grads) {
+          const map = new Map(g.map((gw, k) => [`w${k}`, tf.tensor1d(gw)] as const));
+          norms.push(await adam.apply(variables, map));
+          tf.dispose([...map.values()]);
+        }
+        // host moments take no backend memory; device moments take two tensors per weight
+        expect(tf.memory().numTensors).toBe(before + (moments === 'device' ? 2 * w0.length : 0));
+        norms.forEach((n, i) => expect(n).toBeCloseTo(Math.sqrt(grads[i]!.flat().reduce((a, x) => a + x * x, 0)), 5));
+        const expected = referenceAdam(w0, grads, 0.01, clip);
+        for (const [k, { variable }] of variables.entries()) {
+          const got = Array.from(await variable.data());
+          got.forEach((x, i) => expect(x).toBeCloseTo(expected[k]![i]!, 6));
+        }
+        adam.dispose();
+        expect(tf.memory().numTensors).toBe(before);
+        tf.dispose(variables.map((v) => v.variable));
       }
-      expect(tf.memory().numTensors).toBe(before);
-      const expected = referenceAdam(w0, grads, 0.01, clip);
-      variables.forEach(({ variable }, k) => {
-        const got = Array.from(variable.dataSync());
-        got.forEach((x, i) => expect(x).toBeCloseTo(expected[k]![i]!, 6));
-      });
-      tf.dispose(variables.map((v) => v.variable));
-    }
-  });
+    });
 
-  it('saves and restores its state exactly (a resumed run continues identically)', () => {
-    const make = () => ({ path: 'w', variable: tf.variable(tf.tensor1d([1, 2, 3, 4])) });
-    const g = () => new Map([['w', tf.tensor1d([0.3, -0.1, 0.2, 0.4])]]);
-    const a = new Adam({ learningRate: 0.1 });
-    const va = make();
-    for (let i = 0; i < 3; i++) a.apply([va], g());
-    const b = new Adam({ learningRate: 0.5 });
-    const vb = { path: 'w', variable: tf.variable(va.variable.clone()) };
-    b.loadState(a.step, a.learningRate, new Map(a.stateArrays().map((s) => [s.name, { shape: s.shape, values: Float32Array.from(s.values) }])));
-    a.apply([va], g());
-    b.apply([vb], g());
-    expect(Array.from(vb.variable.dataSync())).toEqual(Array.from(va.variable.dataSync()));
-    expect(b.stateArrays().map((s) => s.name)).toEqual(['w#m', 'w#v']);
+    it('saves and restores its state exactly (a resumed run continues identically)', async () => {
+      const make = () => ({ path: 'w', variable: tf.variable(tf.tensor1d([1, 2, 3, 4])) });
+      const g = () => new Map([['w', tf.tensor1d([0.3, -0.1, 0.2, 0.4])]]);
+      const a = new Adam({ learningRate: 0.1, moments });
+      const va = make();
+      for (let i = 0; i < 3; i++) await a.apply([va], g());
+      // restored into the other placement too: checkpoints do not depend on where the moments lived
+      const b = new Adam({ learningRate: 0.5, moments: moments === 'host' ? 'device' : 'host' });
+      const vb = { path: 'w', variable: tf.variable(va.variable.clone()) };
+      const saved = await a.stateArrays();
+      await b.loadState(a.step, a.learningRate, new Map(saved.map((s) => [s.name, { shape: s.shape, values: Float32Array.from(s.values) }])));
+      await a.apply([va], g());
+      await b.apply([vb], g());
+      const [wa, wb] = [Array.from(await va.variable.data()), Array.from(await vb.variable.data())];
+      wb.forEach((x, i) => expect(x).toBeCloseTo(wa[i]!, 6));
+      expect((await b.stateArrays()).map((s) => s.name)).toEqual(['w#m', 'w#v']);
+      a.dispose();
+      b.dispose();
+    });
   });
-});
+}

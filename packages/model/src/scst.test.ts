@@ -139,19 +139,20 @@ describe('rewards and baselines', () => {
 });
 
 describe('sampleCaptions', () => {
-  it('is deterministic under its seed, never draws suppressed ids and stops at maxLength', () => {
+  it('is deterministic under its seed, never draws suppressed ids and stops at maxLength', async () => {
     const model = buildS2CPNet(tinyConfig('s2cpnet', 4), { vocabSize: 12, numClasses: 3 });
     const memory = tf.randomNormal([2, model.gridSize * model.gridSize, model.fusion.memoryWidth], 0, 3, 'float32', 5) as tf.Tensor3D;
     const options = { samples: 4, startId: 1, endId: 2, maxLength: 6, suppressIds: [0, 1, 3], seed: 9 };
     const before = tf.memory().numTensors;
-    const a = sampleCaptions(model.captionDecoder, memory, options);
+    const a = await sampleCaptions(model.captionDecoder, memory, options);
     expect(tf.memory().numTensors).toBe(before);
-    const b = sampleCaptions(model.captionDecoder, memory, options);
-    const c = sampleCaptions(model.captionDecoder, memory, { ...options, seed: 10 });
+    const b = await sampleCaptions(model.captionDecoder, memory, options);
+    const c = await sampleCaptions(model.captionDecoder, memory, { ...options, seed: 10 });
     expect(a).toHaveLength(8);
     expect(b).toEqual(a);
     expect(c).not.toEqual(a);
-    const all = [a, c, ...[11, 12, 13].map((seed) => sampleCaptions(model.captionDecoder, memory, { ...options, seed }))].flat();
+    const more = await Promise.all([11, 12, 13].map((seed) => sampleCaptions(model.captionDecoder, memory, { ...options, seed })));
+    const all = [a, c, ...more].flat();
     for (const s of all) {
       expect(s.tokens.length + (s.finished ? 1 : 0)).toBeLessThanOrEqual(6);
       if (!s.finished) expect(s.tokens).toHaveLength(6);

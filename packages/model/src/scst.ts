@@ -6,12 +6,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, SeededRng, ShapeError, assertRank, deriveSeed, type CaptionDecoder } from '@s2cpnet/core';
-import { DEFAULT_MAX_DECODE_LENGTH, checkSearchOptions, greedyDecode } from '@s2cpnet/caption-decoder/decoding';
+import { DEFAULT_MAX_DECODE_LENGTH, checkSearchOptions, greedyDecodeAsync } from '@s2cpnet/caption-decoder/decoding';
 import { imagesOfSplit, type PreparedDataset } from '@s2cpnet/data';
 import { CiderDScorer } from '@s2cpnet/metrics';
 import type { S2CPNet, StepInputs } from './s2cpnet';
 import type { Adam, NamedVariable } from './optimizer';
-import { accumulateGradients } from './gradients';
+import { accumulateGradients, readScalars } from './gradients';
 import { defaultSuppressedIds, type WordTable } from './inference';
 
 export type ScstBaseline = 'mean' | 'greedy';
@@ -72,7 +72,7 @@ export interface SampleOptions {
  * projected once, each image's state expanded to k rows, and each word costs one position. `memory` [B,N,D] ->
  * B*k captions. No tensor outlives the call.
  */
-export function sampleCaptions<State>(decoder: CaptionDecoder<State>, memory: tf.Tensor3D, options: SampleOptions): SampledCaption[] {
+export async function sampleCaptions<State>(decoder: CaptionDecoder<State>, memory: tf.Tensor3D, options: SampleOptions): Promise<SampledCaption[]> {
   const positions = (decoder as { maxLength?: unknown }).maxLength;
   const checked = checkSearchOptions('sampleCaptions', { vocabSize: decoder.vocabSize, positions: typeof positions === 'number' ? positions : undefined }, options);
   const k = options.samples;
@@ -100,8 +100,13 @@ export function sampleCaptions<State>(decoder: CaptionDecoder<State>, memory: tf
       input.dispose();
       state = out.state;
       const logProbs = tf.tidy(() => tf.logSoftmax(out.logits, -1));
-      const values = logProbs.dataSync() as Float32Array;
-      tf.dispose([logProbs, out.logits, ...(out.attention ? [out.attention] : [])]);
+      tf.dispose([out.logits, ...(out.attention ? [out.attention] : [])]);
+      let values: Float32Array;
+      try {
+        values = (await logProbs.data()) as Float32Array;
+      } finally {
+        logProbs.dispose();
+      }
       for (let r = 0; r < rows; r++) {
         const result = results[r]!;
         if (result.finished) continue;
@@ -250,7 +255,7 @@ export interface ScstStepResult {
  * log-probabilities are those of the policy that drew the samples (with dropout they would be of another one).
  * The category head's BCE is kept with the config's weight: the head shares the memory, which SCST moves.
  */
-export function scstStep(model: S2CPNet, variables: NamedVariable[], optimizer: Adam, input: ScstStepInput): ScstStepResult {
+export async function scstStep(model: S2CPNet, variables: NamedVariable[], optimizer: Adam, input: ScstStepInput): Promise<ScstStepResult> {
   const b = input.imageIds.length;
   const k = input.scst.samples;
   const words = input.words;
@@ -271,9 +276,9 @@ export function scstStep(model: S2CPNet, variables: NamedVariable[], optimizer: 
       let samples: SampledCaption[];
       let greedyRewards: Float64Array | null = null;
       try {
-        samples = sampleCaptions(model.captionDecoder, memory, { ...decodeOptions, samples: k, seed });
+        samples = await sampleCaptions(model.captionDecoder, memory, { ...decodeOptions, samples: k, seed });
         if (input.scst.baseline === 'greedy') {
-          const greedy = greedyDecode(model.captionDecoder, memory, { ...decodeOptions, returnAttention: false });
+          const greedy = await greedyDecodeAsync(model.captionDecoder, memory, { ...decodeOptions, returnAttention: false });
           greedyRewards = captionRewards(input.scorer, imageIds, greedy.map((g) => ({ tokens: g.tokens, finished: g.finished })), 1, words);
         }
       } finally {
@@ -301,17 +306,18 @@ export function scstStep(model: S2CPNet, variables: NamedVariable[], optimizer: 
         parts = { caption, category };
         return tf.mul(total, weight) as tf.Scalar;
       }, variables.map((v) => v.variable));
-      out.loss += value.dataSync()[0]!;
-      out.captionLoss += parts.caption.dataSync()[0]! * weight;
-      if (parts.category) out.categoryLoss = (out.categoryLoss ?? 0) + parts.category.dataSync()[0]! * weight;
+      tf.dispose([tokens, targets, mask, advantages]);
+      tf.dispose(Object.values(part));
+      accumulateGradients(accumulated, variables, grads);
+      const read = await readScalars([value, parts.caption, parts.category]);
+      out.loss += read[0]!;
+      out.captionLoss += read[1]! * weight;
+      if (parts.category) out.categoryLoss = (out.categoryLoss ?? 0) + read[2]! * weight;
       out.reward += (mean(rewards) * weight);
       out.baseline += mean(baseline) * weight;
       out.sampleLength += (samples.reduce((s, c) => s + c.tokens.length, 0) / rows) * weight;
-      tf.dispose([value, parts.caption, ...(parts.category ? [parts.category] : []), tokens, targets, mask, advantages]);
-      tf.dispose(Object.values(part));
-      accumulateGradients(accumulated, variables, grads);
     }
-    optimizer.apply(variables, accumulated);
+    await optimizer.apply(variables, accumulated);
     return out;
   } finally {
     tf.dispose([...(categories ? [categories] : []), ...accumulated.values()]);

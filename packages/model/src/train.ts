@@ -30,9 +30,9 @@ import { scoreCaptions, type CaptionScores } from '@s2cpnet/metrics';
 import type { S2CPNetConfig } from './config';
 import { buildS2CPNet, type ComponentFactories, type S2CPNet } from './s2cpnet';
 import { Adam, PlateauSchedule, type NamedVariable } from './optimizer';
-import { accumulateGradients } from './gradients';
+import { accumulateGradients, readScalars } from './gradients';
 import { loadCheckpoint, saveCheckpoint, type LoadedCheckpoint, type TrainingState } from './checkpoint';
-import { captionBatch, type CaptionOptions, type CaptionResult } from './inference';
+import { captionBatchAsync, type CaptionOptions, type CaptionResult } from './inference';
 import { loadEncoderWeights } from './encoder-weights';
 import { resolveScstOptions, scstStep, trainingRewardScorer, type ScstOptions } from './scst';
 
@@ -174,13 +174,17 @@ export async function evaluateSplit(
 ): Promise<{ scores: CaptionScores; predictions: { image_id: string; caption: string; result: CaptionResult }[] }> {
   const images = imagesOfSplit(prepared.dataset, split).slice(0, options.maxImages ?? Infinity);
   if (images.length === 0) throw new ConfigError('$.split', `split "${split}" of ${prepared.dir} has no images`);
-  const pipeline = makePipeline(model, prepared, split, options.batchSize ?? 16, 0, { shuffle: false, featureCache: options.featureCache ?? null, computeFeatures: options.computeFeatures, subset: images.map((i) => i.id) });
+  const pipeline = await makePipeline(model, prepared, split, options.batchSize ?? 16, 0, { shuffle: false, featureCache: options.featureCache ?? null, computeFeatures: options.computeFeatures, subset: images.map((i) => i.id) });
   const predictions: { image_id: string; caption: string; result: CaptionResult }[] = [];
   for await (const batch of pipeline.epoch(0)) {
     if (options.signal?.aborted) throw new InterruptedError('evaluation interrupted');
     const inputs = batchInputs(model, batch);
-    const results = captionBatch(model, inputs, prepared.vocabulary, prepared.categories.classes, options);
-    tf.dispose(Object.values(inputs));
+    let results: CaptionResult[];
+    try {
+      results = await captionBatchAsync(model, inputs, prepared.vocabulary, prepared.categories.classes, options);
+    } finally {
+      tf.dispose(Object.values(inputs));
+    }
     results.forEach((result, i) => predictions.push({ image_id: batch.imageIds[i]!, caption: result.caption, result }));
   }
   const byId = new Map(images.map((i) => [i.id, i]));
@@ -206,14 +210,14 @@ export interface FeatureExtractor {
   dispose(): void | Promise<void>;
 }
 
-function makePipeline(
+async function makePipeline(
   model: S2CPNet,
   prepared: PreparedDataset,
   split: Split,
   batchSize: number,
   seed: number,
   options: { shuffle: boolean; featureCache: FeatureCache | null; computeFeatures?: ComputeFeatures; subset?: string[] },
-): BatchPipeline {
+): Promise<BatchPipeline> {
   const subset = options.subset ? new Set(options.subset) : null;
   const dataset = subset ? { images: prepared.dataset.images.filter((i) => subset.has(i.id)) } : prepared.dataset;
   return new BatchPipeline({
@@ -230,29 +234,31 @@ function makePipeline(
     features: options.featureCache
       ? {
           cache: options.featureCache,
-          backboneId: backboneId(model),
+          backboneId: await backboneId(model),
           compute:
             options.computeFeatures ??
-            ((pixels: Float32Array, count: number): CachedFeature[] =>
-            tf.tidy(() => {
+            (async (pixels: Float32Array, count: number): Promise<CachedFeature[]> => {
               const s = model.inputSize;
-              const x = tf.tensor4d(pixels, [count, s, s, 3]);
-              const f = model.backboneFeatures(x, { training: false });
-              const data = f.dataSync() as Float32Array;
-              const per = data.length / count;
-              return Array.from({ length: count }, (_, i) => ({ shape: f.shape.slice(1), data: data.slice(i * per, (i + 1) * per) }));
-            })),
+              const f = tf.tidy(() => model.backboneFeatures(tf.tensor4d(pixels, [count, s, s, 3]), { training: false }));
+              try {
+                const data = (await f.data()) as Float32Array;
+                const per = data.length / count;
+                return Array.from({ length: count }, (_, i) => ({ shape: f.shape.slice(1), data: data.slice(i * per, (i + 1) * per) }));
+              } finally {
+                f.dispose();
+              }
+            }),
         }
       : undefined,
   });
 }
 
 /** Identifies the frozen backbone (config + a digest of its weights), so stale cached features are never reused. */
-function backboneId(model: S2CPNet): string {
+async function backboneId(model: S2CPNet): Promise<string> {
   const weights = model.encoder.namedWeights();
   let digest = 0;
   for (const { variable } of weights.slice(0, 8)) {
-    const v = variable.read().dataSync();
+    const v = await variable.read().data();
     for (let i = 0; i < v.length; i += Math.max(1, Math.floor(v.length / 64))) digest = (Math.imul(digest, 31) + Math.round(v[i]! * 1e6)) | 0;
   }
   return `${JSON.stringify(model.config.encoder)}#${(digest >>> 0).toString(16)}`;
@@ -571,7 +577,7 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
     if (loaded.vocabulary.size !== prepared.vocabulary.size) throw new CheckpointError(`${lastDir}: cannot resume: vocabulary size ${loaded.vocabulary.size} vs data ${prepared.vocabulary.size}`);
     model = loaded.model;
     state = loaded.training;
-    optimizer.loadState(state.step, state.learningRate, loaded.optimizerState ?? new Map());
+    await optimizer.loadState(state.step, state.learningRate, loaded.optimizerState ?? new Map());
     schedule = PlateauSchedule.fromJSON({ ...state.schedule, best: state.schedule.best ?? -Infinity });
     await syncLogWithHistory(logFile, state.history, log);
     log(`resuming ${options.runDir} at epoch ${state.epoch + 1}, batch ${state.batchInEpoch}, step ${state.step}`);
@@ -638,7 +644,7 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
     let stoppedBecause: TrainResult['stoppedBecause'] = 'max-epochs';
     for (let epoch = state.epoch; epoch < maxEpochs; epoch++) {
       const epochStart = Date.now();
-      const pipeline = makePipeline(model, prepared, 'train', batchSize, deriveSeed(seed, 'data'), { shuffle: true, featureCache, computeFeatures });
+      const pipeline = await makePipeline(model, prepared, 'train', batchSize, deriveSeed(seed, 'data'), { shuffle: true, featureCache, computeFeatures });
       const batchesPerEpoch = pipeline.batchesPerEpoch;
       let sums = { loss: 0, caption: 0, category: 0, hasCategory: false, batches: 0, samples: 0, ...(scst ? { reward: 0, baseline: 0, sampleLength: 0 } : {}) };
       if (state.batchInEpoch > 0 && state.run.partial) sums = state.run.partial as typeof sums;
@@ -649,7 +655,7 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
         if (index++ < state.batchInEpoch) continue; // resume inside an epoch: same order, skip what was done
         const inputs = batchInputs(model, batch);
         const stepResult: { loss: number; captionLoss: number; categoryLoss: number | null; reward?: number; baseline?: number; sampleLength?: number } = scst
-          ? scstStep(model, variables, optimizer, {
+          ? await scstStep(model, variables, optimizer, {
               inputs,
               imageIds: batch.imageIds,
               categories: batch.categories,
@@ -660,7 +666,7 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
               words: prepared.vocabulary,
               scst,
             })
-          : trainStep(model, variables, optimizer, {
+          : await trainStep(model, variables, optimizer, {
               inputs,
               captions: batch.captions,
               captionShape: [batch.batchSize, batch.captionsPerImage, batch.captionLength],
@@ -800,7 +806,7 @@ export function trimCaptionPadding(captions: Int32Array, shape: [number, number,
   return { captions: out, length };
 }
 
-export function trainStep(model: S2CPNet, variables: NamedVariable[], optimizer: Adam, input: TrainStepInput): { loss: number; captionLoss: number; categoryLoss: number | null } {
+export async function trainStep(model: S2CPNet, variables: NamedVariable[], optimizer: Adam, input: TrainStepInput): Promise<{ loss: number; captionLoss: number; categoryLoss: number | null }> {
   const [b, c] = input.captionShape;
   const trimmed = trimCaptionPadding(input.captions, input.captionShape);
   const t = trimmed.length;
@@ -821,14 +827,14 @@ export function trainStep(model: S2CPNet, variables: NamedVariable[], optimizer:
         parts = { caption: l.caption, category: l.category };
         return tf.mul(l.total, weight) as tf.Scalar;
       }, variables.map((v) => v.variable));
-      loss += value.dataSync()[0]!;
-      captionLoss += parts.caption.dataSync()[0]! * weight;
-      if (parts.category) categoryLoss = (categoryLoss ?? 0) + parts.category.dataSync()[0]! * weight;
-      tf.dispose([value, parts.caption, ...(parts.category ? [parts.category] : [])]);
       tf.dispose(Object.values(part));
       accumulateGradients(accumulated, variables, grads);
+      const read = await readScalars([value, parts.caption, parts.category]);
+      loss += read[0]!;
+      captionLoss += read[1]! * weight;
+      if (parts.category) categoryLoss = (categoryLoss ?? 0) + read[2]! * weight;
     }
-    optimizer.apply(variables, accumulated);
+    await optimizer.apply(variables, accumulated);
     return { loss, captionLoss, categoryLoss };
   } finally {
     tf.dispose([captions, ...(categories ? [categories] : []), ...accumulated.values()]);

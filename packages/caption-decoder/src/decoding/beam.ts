@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { ShapeError, type CaptionDecoder } from '@s2cpnet/core';
-import { runTfjsSearch, type Search } from './search';
+import { runTfjsSearch, runTfjsSearchAsync, type Search } from './search';
 import { checkDecodeInputs, suppressTokens, type DecodedCaption, type DecodeOptions } from './types';
 
 export interface BeamSearchOptions extends DecodeOptions {
@@ -63,6 +63,12 @@ interface Candidate {
 export function beamSearch<State>(decoder: CaptionDecoder<State>, memory: tf.Tensor3D, options: BeamSearchOptions): DecodedCaption[] {
   const checked = checkDecodeInputs('beamSearch', decoder, memory, options);
   return runTfjsSearch(decoder, memory, checked.returnAttention, beamSearchSteps(memory.shape[0], decoder.vocabSize, { ...options, ...checked }));
+}
+
+/** `beamSearch` with asynchronous reads (the form for GPU backends such as webgpu); same results. */
+export function beamSearchAsync<State>(decoder: CaptionDecoder<State>, memory: tf.Tensor3D, options: BeamSearchOptions): Promise<DecodedCaption[]> {
+  const checked = checkDecodeInputs('beamSearch', decoder, memory, options);
+  return runTfjsSearchAsync(decoder, memory, checked.returnAttention, beamSearchSteps(memory.shape[0], decoder.vocabSize, { ...options, ...checked }));
 }
 
 /**

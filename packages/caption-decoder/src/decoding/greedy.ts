@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { CaptionDecoder } from '@s2cpnet/core';
-import { runTfjsSearch, type Search } from './search';
+import { runTfjsSearch, runTfjsSearchAsync, type Search } from './search';
 import { argMax, checkDecodeInputs, suppressTokens, type DecodedCaption, type DecodeOptions } from './types';
 
 /**
@@ -17,6 +17,12 @@ import { argMax, checkDecodeInputs, suppressTokens, type DecodedCaption, type De
 export function greedyDecode<State>(decoder: CaptionDecoder<State>, memory: tf.Tensor3D, options: DecodeOptions): DecodedCaption[] {
   const checked = checkDecodeInputs('greedyDecode', decoder, memory, options);
   return runTfjsSearch(decoder, memory, checked.returnAttention, greedySearch(memory.shape[0], decoder.vocabSize, { ...options, ...checked }));
+}
+
+/** `greedyDecode` with asynchronous reads (the form for GPU backends such as webgpu); same results. */
+export function greedyDecodeAsync<State>(decoder: CaptionDecoder<State>, memory: tf.Tensor3D, options: DecodeOptions): Promise<DecodedCaption[]> {
+  const checked = checkDecodeInputs('greedyDecode', decoder, memory, options);
+  return runTfjsSearchAsync(decoder, memory, checked.returnAttention, greedySearch(memory.shape[0], decoder.vocabSize, { ...options, ...checked }));
 }
 
 /**

@@ -54,35 +54,67 @@ export function runTfjsSearch<State, Result>(decoder: CaptionDecoder<State>, mem
 }
 
 /**
- * The synchronous step function of a tfjs `CaptionDecoder` over `memory`: it owns the decoder state and frees it
- * in `dispose` (call it in a `finally`).
+ * `runTfjsSearch` reading each step's log-probabilities asynchronously: the form for GPU backends (webgpu has no
+ * synchronous reads under Node), and as exact as the synchronous one on every backend.
+ */
+export async function runTfjsSearchAsync<State, Result>(decoder: CaptionDecoder<State>, memory: tf.Tensor3D, returnAttention: boolean, search: Search<Result>): Promise<Result> {
+  const stepper = tfjsStepper(decoder, memory, returnAttention);
+  try {
+    return await runSearchAsync(search, stepper.stepAsync);
+  } finally {
+    stepper.dispose();
+  }
+}
+
+/**
+ * The step functions of a tfjs `CaptionDecoder` over `memory`, synchronous (`step`) and asynchronous (`stepAsync`,
+ * which reads with `await data()`): it owns the decoder state and frees it in `dispose` (call it in a `finally`).
  */
 export function tfjsStepper<State>(
   decoder: CaptionDecoder<State>,
   memory: tf.Tensor3D,
   returnAttention: boolean,
-): { step: (request: StepRequest) => StepAnswer; dispose: () => void } {
+): { step: (request: StepRequest) => StepAnswer; stepAsync: (request: StepRequest) => Promise<StepAnswer>; dispose: () => void } {
   let state = decoder.initState(memory);
+  /** Feeds one step; returns the tensors to read (the caller disposes them). */
+  const advance = (request: StepRequest): { logProbs: tf.Tensor; attention: tf.Tensor | null } => {
+    if (request.reorder) {
+      const indices = tf.tensor1d(request.reorder, 'int32');
+      try {
+        state = decoder.reorderState(state, indices);
+      } finally {
+        indices.dispose();
+      }
+    }
+    const input = tf.tensor1d(request.tokens, 'int32');
+    const out = decoder.step(input, state, { returnAttention });
+    input.dispose();
+    state = out.state;
+    const logProbs = tf.tidy(() => tf.logSoftmax(out.logits, -1));
+    out.logits.dispose();
+    return { logProbs, attention: out.attention ?? null };
+  };
   return {
     step(request) {
-      if (request.reorder) {
-        const indices = tf.tensor1d(request.reorder, 'int32');
-        try {
-          state = decoder.reorderState(state, indices);
-        } finally {
-          indices.dispose();
-        }
+      const { logProbs, attention } = advance(request);
+      try {
+        return {
+          logProbs: logProbs.dataSync() as Float32Array,
+          attention: attention ? (attention.dataSync() as Float32Array) : null,
+          memoryTokens: attention ? attention.shape[1]! : 0,
+        };
+      } finally {
+        tf.dispose([logProbs, ...(attention ? [attention] : [])]);
       }
-      const input = tf.tensor1d(request.tokens, 'int32');
-      const out = decoder.step(input, state, { returnAttention });
-      input.dispose();
-      state = out.state;
-      const logProbs = tf.tidy(() => tf.logSoftmax(out.logits, -1));
-      const values = logProbs.dataSync() as Float32Array;
-      const attention = out.attention ? (out.attention.dataSync() as Float32Array) : null;
-      const memoryTokens = out.attention ? out.attention.shape[1] : 0;
-      tf.dispose([logProbs, out.logits, ...(out.attention ? [out.attention] : [])]);
-      return { logProbs: values, attention, memoryTokens };
+    },
+    async stepAsync(request) {
+      const { logProbs, attention } = advance(request);
+      try {
+        const [values, weights] = await Promise.all([logProbs.data(), attention ? attention.data() : Promise.resolve(null)]);
+        return { logProbs: values as Float32Array, attention: weights as Float32Array | null, memoryTokens: attention ? attention.shape[1]! : 0 };
+      } finally {
+        tf.dispose([logProbs, ...(attention ? [attention] : [])]);
+      }
     },
     dispose() {
       decoder.disposeState(state);

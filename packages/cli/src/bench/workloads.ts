@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createEncoder } from '@s2cpnet/encoder';
 import { createFusion } from '@s2cpnet/fusion';
 import { captionCrossEntropy, createCaptionDecoder } from '@s2cpnet/caption-decoder';
-import { Adam, buildS2CPNet, captionBatch, presetConfig, trainStep, trainableVariables, type S2CPNet } from '@s2cpnet/model';
+import { Adam, buildS2CPNet, captionBatchAsync, presetConfig, trainStep, trainableVariables, type S2CPNet } from '@s2cpnet/model';
 import { runMetricsBenchmark } from '@s2cpnet/metrics';
 
 /** What one repetition of a workload processes, for "per image" / "per sample" rates. */
@@ -241,7 +241,7 @@ function trainStepWorkload(options: {
       let step = 0;
       return {
         async run() {
-          trainStep(model, variables, optimizer, {
+          await trainStep(model, variables, optimizer, {
             inputs: inputs as never,
             captions: ids,
             captionShape: [b, 5, CAPTION_TOKENS],
@@ -295,7 +295,7 @@ function captionWorkload(preset: CaptionPreset): Workload {
       return {
         async run() {
           // minLength 25: <end> is never chosen, so every run decodes all 25 words (random weights would stop anywhere).
-          const out = captionBatch(model, { images: pixels, masks }, CAPTION_WORDS, classNames, { ...CAPTION_SEARCH, returnAttention: false });
+          const out = await captionBatchAsync(model, { images: pixels, masks }, CAPTION_WORDS, classNames, { ...CAPTION_SEARCH, returnAttention: false });
           if (out.length !== images || out.some((c) => c.tokens.length !== 25)) throw new Error(`${name}: expected 25 words per image`);
         },
         dispose() {

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { initBackend, measureMatMulGflops } from '../backend';
+import type { WebGpuAdapterReport } from '@s2cpnet/core/backend';
 
 const CUDA_LIBRARIES = ['libcudart.so.11.0', 'libcudnn.so.8'];
 
@@ -47,6 +48,8 @@ export interface DoctorReport {
   backend: string;
   threads: number;
   matmulGflops: number;
+  /** webgpu: the adapter (vendor, architecture, device, Dawn backend, software or not, limits). */
+  adapter?: WebGpuAdapterReport;
   nodeBackendPackages: Record<string, boolean>;
   warnings: string[];
   notes: string[];
@@ -70,6 +73,9 @@ export async function runDoctor(context: CommandContext): Promise<DoctorReport> 
     }
   }
   if (info.backend === 'cpu') warnings.push('running on the pure-JS cpu backend: 25-100x slower than wasm');
+  if (info.adapter?.software) {
+    warnings.push(`webgpu runs on a software adapter (${info.adapter.device || info.adapter.description}): for correctness checks only, slower than wasm`);
+  }
   const cores = logicalCores();
   if (info.backend === 'wasm' && info.threads < cores) {
     info.notes.push(`wasm runs ${info.threads} thread(s) on ${cores} cores (set --threads / S2CPNET_THREADS; threads need the @s2cpnet/cli/wasm-threads preload, which the s2cpnet command adds)`);
@@ -83,6 +89,7 @@ export async function runDoctor(context: CommandContext): Promise<DoctorReport> 
     backend: info.backend,
     threads: info.threads,
     matmulGflops: Math.round(matmulGflops * 100) / 100,
+    ...(info.adapter ? { adapter: info.adapter } : {}),
     nodeBackendPackages,
     warnings,
     notes: info.notes,
@@ -101,7 +108,7 @@ export const doctorCommand: Command = {
 
 Options:
   --json                    print the report as JSON on stdout (default off: a table)
-  --backend NAME            (global) tensorflow, wasm or cpu (default: S2CPNET_BACKEND, else the fastest installed)
+  --backend NAME            (global) tensorflow, webgpu, wasm or cpu (default: S2CPNET_BACKEND, else the fastest installed)
   --threads N               (global) wasm threads (default: S2CPNET_THREADS, else one per core)`,
   async run(argv, context) {
     const { values } = parseArgs({ args: argv, options: DOCTOR_OPTIONS, strict: true });
@@ -115,15 +122,26 @@ Options:
         ['backend', report.backend],
         ['threads', String(report.threads)],
         ['matMul 512x512', `${report.matmulGflops} GFLOP/s`],
+        ...(report.adapter ? adapterRows(report.adapter) : []),
         ...Object.entries(report.nodeBackendPackages).map(([k, v]) => [k, v ? 'installed' : 'not installed'] as [string, string]),
       ];
-      for (const [k, v] of rows) context.stdout(`${k.padEnd(28)} ${v}\n`);
+      for (const [k, v] of rows) context.stdout(`${k.padEnd(40)} ${v}\n`);
       for (const n of report.notes) context.stdout(`note: ${n}\n`);
       for (const w of report.warnings) context.stdout(`warning: ${w}\n`);
     }
     return ExitCode.ok;
   },
 };
+
+function adapterRows(adapter: WebGpuAdapterReport): [string, string][] {
+  const name = [adapter.vendor, adapter.architecture, adapter.device].filter((x) => x !== '').join(' / ') || '(not reported)';
+  return [
+    ['webgpu adapter', `${name}${adapter.software ? ' (software)' : ''}`],
+    ['webgpu description', adapter.description || '(none)'],
+    ['webgpu Dawn backend', `${adapter.dawnBackend}, ${adapter.featureLevel} feature level`],
+    ...Object.entries(adapter.limits).map(([k, v]) => [`webgpu ${k}`, String(v)] as [string, string]),
+  ];
+}
 
 /** Logical cores; the wasm-threads preload doubles what os.cpus() reports, so prefer availableParallelism. */
 function logicalCores(): number {
