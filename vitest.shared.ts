@@ -1,6 +1,9 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/** `*.webgpu.test.ts` files run only in the webgpu group (`S2CPNET_TEST_BACKENDS=webgpu`, a step of `npm test`). */
+const webgpuGroup = (process.env['S2CPNET_TEST_BACKENDS'] ?? '').split(',').map((s) => s.trim()).includes('webgpu');
 
 /** Test settings every package shares: source-condition resolution, forked workers, long tfjs timeouts. */
 export function packageTestConfig(options: { timeoutMs?: number } = {}) {
@@ -9,6 +12,7 @@ export function packageTestConfig(options: { timeoutMs?: number } = {}) {
     ssr: { resolve: { conditions: ['@s2cpnet/source', 'node', 'import', 'default'] } },
     test: {
       include: ['src/**/*.test.ts'],
+      exclude: [...configDefaults.exclude, ...(webgpuGroup ? [] : ['src/**/*.webgpu.test.ts'])],
       pool: 'forks',
       testTimeout: options.timeoutMs ?? 120_000,
       hookTimeout: 120_000,

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The project's test command (`npm test`): build, typecheck, lint and module boundaries, the repository checks (no
 // absolute paths, the README's commands, the scripts' own tests), every package's vitest suite (on the cpu and wasm
-// backends), the examples, and the pack-and-install smoke test with the install rules. Prints one closing line
+// backends), the webgpu group (on Dawn over Mesa without a GPU), the examples, and the pack-and-install smoke test with the install rules. Prints one closing line
 // "N passed, N failed" and exits non-zero when anything fails.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -87,6 +87,34 @@ for (const group of ['packages', 'examples']) {
       failures.push(`${group}/${name}: no vitest report`);
     }
   }
+}
+
+// The webgpu group: the finite-difference gradient suite and the webgpu tests (`*.webgpu.test.ts`) on Dawn's WebGPU,
+// which without a GPU runs on Mesa's OpenGL ES (llvmpipe): correctness, not speed.
+const WEBGPU_GROUP = {
+  core: ['src/kernels/conv-gradients.test.ts', 'src/kernels/dense-gradients.test.ts', 'src/kernels/pool-norm-gradients.test.ts', 'src/kernels/resize-gradients.test.ts', 'src/webgpu.webgpu.test.ts'],
+  cli: ['src/commands/webgpu.webgpu.test.ts'],
+};
+for (const [name, files] of Object.entries(WEBGPU_GROUP)) {
+  const pkgDir = path.join(root, 'packages', name);
+  const report = path.join(reportDir, `webgpu-${name}.json`);
+  const t0 = Date.now();
+  const title = `vitest packages/${name}, webgpu group`;
+  process.stdout.write(`\n=== ${title}\n$ S2CPNET_TEST_BACKENDS=webgpu npx vitest run ${files.join(' ')}\n`);
+  const result = spawnSync(npx, ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${report}`, ...files], {
+    cwd: pkgDir,
+    env: { ...env, S2CPNET_TEST_BACKENDS: 'webgpu' },
+    stdio: 'inherit',
+  });
+  const json = existsSync(report) ? JSON.parse(readFileSync(report, 'utf8')) : null;
+  passed += json?.numPassedTests ?? 0;
+  failed += json?.numFailedTests ?? 0;
+  if ((json?.numFailedTests ?? 0) > 0) failures.push(`${title}: ${json.numFailedTests} failed test(s)`);
+  else if (result.status !== 0 || !json || json.numPassedTests === 0) {
+    failed += 1;
+    failures.push(`${title}: vitest exited ${result.status} with ${json?.numPassedTests ?? 0} passed`);
+  }
+  process.stdout.write(`=== ${title}: ${result.status === 0 ? 'ok' : 'FAILED'} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 }
 rmSync(reportDir, { recursive: true, force: true });
 

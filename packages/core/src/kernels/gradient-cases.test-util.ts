@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   distinctTensor,
   expectGradientsMatch,
+  expectGradientsMatchAsync,
   expectNoLeaks,
   randomTensor,
   testBackends,
@@ -337,14 +338,17 @@ export function describeGradientCases(title: string, cases: () => GradientCase[]
         await useBackend(backend);
       });
       for (const c of cases()) {
-        it(`${c.name}: matches finite differences`, () => {
+        it(`${c.name}: matches finite differences`, async () => {
           const inputs = c.inputs();
           try {
             // Kernels free their temporaries through the backend, so also count the backend's buffers.
             const buffersBefore = tf.backend().numDataIds();
-            const result = expectNoLeaks(() =>
-              expectGradientsMatch(c.f, inputs, { ...c.check, tolerance: c.tolerance ?? 2e-3, label: c.name }),
-            );
+            const options = { ...c.check, tolerance: c.tolerance ?? 2e-3, label: c.name };
+            // webgpu has no synchronous reads under Node: the same check, reading with await data()
+            const result =
+              backend === 'webgpu'
+                ? await expectNoLeaks(() => expectGradientsMatchAsync(c.f, inputs, options))
+                : expectNoLeaks(() => expectGradientsMatch(c.f, inputs, options));
             expect(result.details.length).toBeGreaterThan(0);
             expect(tf.backend().numDataIds()).toBe(buffersBefore);
           } finally {

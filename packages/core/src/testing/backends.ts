@@ -1,20 +1,23 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerS2CPNetKernels, type KernelReport } from '../kernels/index';
+import { setUpWebGpu, webGpuAdapterReport } from '../webgpu';
 
-export type TestBackend = 'cpu' | 'wasm';
+export type TestBackend = 'cpu' | 'wasm' | 'webgpu';
 
-const KNOWN_BACKENDS: readonly TestBackend[] = ['cpu', 'wasm'];
+const DEFAULT_BACKENDS: readonly TestBackend[] = ['cpu', 'wasm'];
+const KNOWN_BACKENDS: readonly TestBackend[] = ['cpu', 'wasm', 'webgpu'];
 
 /**
- * The backends tests should run on: `S2CPNET_TEST_BACKENDS` (comma separated, e.g. `wasm` or `cpu,wasm`),
- * default `cpu,wasm`.
+ * The backends tests should run on: `S2CPNET_TEST_BACKENDS` (comma separated, e.g. `wasm`, `cpu,wasm` or
+ * `webgpu`), default `cpu,wasm`. webgpu is opt-in: it needs the optional `webgpu` package and an adapter (Mesa's
+ * llvmpipe will do), and only tests written with asynchronous reads run on it (`npm test` runs the webgpu group).
  *
  * @example
  * for (const backend of testBackends()) describe(`on ${backend}`, () => { beforeAll(() => useBackend(backend)); ... });
  */
 export function testBackends(): TestBackend[] {
   const raw = process.env['S2CPNET_TEST_BACKENDS'];
-  if (raw === undefined || raw.trim() === '') return [...KNOWN_BACKENDS];
+  if (raw === undefined || raw.trim() === '') return [...DEFAULT_BACKENDS];
   const names = raw
     .split(',')
     .map((s) => s.trim())
@@ -40,7 +43,12 @@ export async function useBackend(name: TestBackend): Promise<KernelReport> {
   }
   tf.env().set('PROD', true);
   await import('@tensorflow/tfjs-layers');
-  if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+  if (name === 'webgpu') {
+    if (webGpuAdapterReport() === undefined) {
+      const setup = await setUpWebGpu({ allowSoftware: true });
+      if (!setup.ok) throw new Error(`useBackend: ${setup.reason}`);
+    }
+  } else if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
   else await import('@tensorflow/tfjs-backend-cpu');
   const ok = await tf.setBackend(name);
   if (!ok || tf.getBackend() !== name) throw new Error(`useBackend: tf.setBackend('${name}') failed`);

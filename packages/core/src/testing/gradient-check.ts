@@ -44,20 +44,17 @@ export interface GradientCheckResult {
 /** Default finite-difference step per dtype: large enough that float32 rounding of the loss is negligible. */
 const DEFAULT_EPSILON: Record<string, number> = { float32: 1e-2 };
 
+type Values = Float32Array | Int32Array | Uint8Array;
+
 /**
- * Finite-difference check of `tf.grads` for `f`. The loss is the sum of all values of `f(...inputs)`, accumulated in
- * float64 on the JS side (so `f` may return any tensor, e.g. `op(x) * R`); central differences use the actually
- * representable perturbed float32 inputs. Inputs are not modified; no tensor is leaked.
- *
- * @example
- * const r = randomTensor([2, 4, 4, 3], 7);
- * const { maxRelativeError } = gradientCheck((x) => tf.mul(tf.relu(x), r), [x]);
+ * The check as a generator: it yields each tensor whose values it needs and is resumed with them (the driver reads
+ * synchronously, or with `await data()` on backends without synchronous reads). It disposes what it yields.
  */
-export function gradientCheck(
+function* gradientCheckSteps(
   f: (...inputs: tf.Tensor[]) => tf.Tensor,
   inputs: tf.Tensor[],
-  options: GradientCheckOptions = {},
-): GradientCheckResult {
+  options: GradientCheckOptions,
+): Generator<tf.Tensor, GradientCheckResult, Values> {
   const mode = options.mode ?? 'directions';
   const rng = new SeededRng(options.seed ?? 1);
   const floorFactor = options.relativeFloor ?? 1e-3;
@@ -69,26 +66,28 @@ export function gradientCheck(
     if (t.dtype !== 'float32') throw new Error(`gradientCheck: input ${i} has dtype ${t.dtype}; only float32 inputs can be checked`);
   }
   const eps = options.eps ?? DEFAULT_EPSILON['float32']!;
-  const base = inputs.map((t) => t.dataSync().slice() as Float32Array | Int32Array | Uint8Array);
+  const base: Values[] = [];
+  for (const t of inputs) base.push((yield tf.clone(t)).slice());
 
-  const lossAt = (replaced: Map<number, Float32Array>): number => {
+  /** Yields f at the replaced inputs; the loss is the float64 sum of what the driver reads back. */
+  function* lossAt(replaced: Map<number, Float32Array>): Generator<tf.Tensor, number, Values> {
     const tensors = inputs.map((t, i) => {
       const values = replaced.get(i);
       return values === undefined ? t : tf.tensor(values, t.shape, 'float32');
     });
+    let out: tf.Tensor;
     try {
-      const out = tf.tidy(() => f(...tensors));
-      const values = out.dataSync();
-      out.dispose();
-      let sum = 0;
-      for (let k = 0; k < values.length; k++) sum += values[k]!;
-      return sum;
+      out = tf.tidy(() => f(...tensors));
     } finally {
       tensors.forEach((t, i) => {
         if (replaced.has(i)) t.dispose();
       });
     }
-  };
+    const values = yield out;
+    let sum = 0;
+    for (let k = 0; k < values.length; k++) sum += values[k]!;
+    return sum;
+  }
 
   const analytic = tf.tidy(() => {
     const gradFn = tf.grads((...xs: tf.Tensor[]) => {
@@ -98,8 +97,8 @@ export function gradientCheck(
     });
     return gradFn(wrt.map((i) => inputs[i]!));
   });
-  const gradients = analytic.map((g) => g.dataSync().slice() as Float32Array);
-  tf.dispose(analytic);
+  const gradients: Float32Array[] = [];
+  for (const g of analytic) gradients.push((yield g).slice() as Float32Array);
 
   const details: GradientCheckDetail[] = [];
   const relative = (numeric: number, exact: number, scale: number) => {
@@ -129,7 +128,7 @@ export function gradientCheck(
         plus.set(inputIndex, p);
         minus.set(inputIndex, m);
       });
-      const numeric = lossAt(plus) - lossAt(minus);
+      const numeric = (yield* lossAt(plus)) - (yield* lossAt(minus));
       const norm = 2 * eps;
       details.push({
         kind: 'direction',
@@ -144,7 +143,7 @@ export function gradientCheck(
 
   if (mode === 'elements' || mode === 'both') {
     const maxElements = options.maxElements ?? 24;
-    wrt.forEach((inputIndex, k) => {
+    for (const [k, inputIndex] of wrt.entries()) {
       const x = base[inputIndex] as Float32Array;
       const g = gradients[k]!;
       let gMax = 0;
@@ -158,7 +157,7 @@ export function gradientCheck(
         const m = x.slice();
         p[i] = x[i]! + eps;
         m[i] = x[i]! - eps;
-        const numeric = (lossAt(new Map([[inputIndex, p]])) - lossAt(new Map([[inputIndex, m]]))) / (p[i]! - m[i]!);
+        const numeric = ((yield* lossAt(new Map([[inputIndex, p]]))) - (yield* lossAt(new Map([[inputIndex, m]])))) / (p[i]! - m[i]!);
         details.push({
           kind: 'element',
           input: inputIndex,
@@ -168,11 +167,54 @@ export function gradientCheck(
           relativeError: relative(numeric, g[i]!, gMax),
         });
       }
-    });
+    }
   }
 
   const maxRelativeError = details.reduce((worst, d) => Math.max(worst, d.relativeError), 0);
   return { maxRelativeError, details };
+}
+
+/**
+ * Finite-difference check of `tf.grads` for `f`. The loss is the sum of all values of `f(...inputs)`, accumulated in
+ * float64 on the JS side (so `f` may return any tensor, e.g. `op(x) * R`); central differences use the actually
+ * representable perturbed float32 inputs. Inputs are not modified; no tensor is leaked. Reads synchronously: on
+ * webgpu use `gradientCheckAsync`.
+ *
+ * @example
+ * const r = randomTensor([2, 4, 4, 3], 7);
+ * const { maxRelativeError } = gradientCheck((x) => tf.mul(tf.relu(x), r), [x]);
+ */
+export function gradientCheck(f: (...inputs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], options: GradientCheckOptions = {}): GradientCheckResult {
+  const steps = gradientCheckSteps(f, inputs, options);
+  let next = steps.next(undefined as never);
+  while (!next.done) {
+    const tensor = next.value;
+    let values: Values;
+    try {
+      values = tensor.dataSync() as Values;
+    } finally {
+      tensor.dispose();
+    }
+    next = steps.next(values);
+  }
+  return next.value;
+}
+
+/** `gradientCheck` reading with `await data()`: the form for backends without synchronous reads (webgpu). */
+export async function gradientCheckAsync(f: (...inputs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], options: GradientCheckOptions = {}): Promise<GradientCheckResult> {
+  const steps = gradientCheckSteps(f, inputs, options);
+  let next = steps.next(undefined as never);
+  while (!next.done) {
+    const tensor = next.value;
+    let values: Values;
+    try {
+      values = (await tensor.data()) as Values;
+    } finally {
+      tensor.dispose();
+    }
+    next = steps.next(values);
+  }
+  return next.value;
 }
 
 export interface ExpectGradientsOptions extends GradientCheckOptions {
@@ -188,8 +230,20 @@ export function expectGradientsMatch(
   inputs: tf.Tensor[],
   options: ExpectGradientsOptions = {},
 ): GradientCheckResult {
+  return checkTolerance(gradientCheck(f, inputs, options), options);
+}
+
+/** `expectGradientsMatch` over `gradientCheckAsync` (webgpu). */
+export async function expectGradientsMatchAsync(
+  f: (...inputs: tf.Tensor[]) => tf.Tensor,
+  inputs: tf.Tensor[],
+  options: ExpectGradientsOptions = {},
+): Promise<GradientCheckResult> {
+  return checkTolerance(await gradientCheckAsync(f, inputs, options), options);
+}
+
+function checkTolerance(result: GradientCheckResult, options: ExpectGradientsOptions): GradientCheckResult {
   const tolerance = options.tolerance ?? 1e-2;
-  const result = gradientCheck(f, inputs, options);
   if (!(result.maxRelativeError <= tolerance)) {
     const worst = [...result.details].sort((a, b) => b.relativeError - a.relativeError).slice(0, 5);
     const lines = worst.map((d) => {

@@ -19,7 +19,9 @@
 export { testBackends, useBackend, lastKernelReport, type TestBackend } from './backends';
 export {
   gradientCheck,
+  gradientCheckAsync,
   expectGradientsMatch,
+  expectGradientsMatchAsync,
   type GradientCheckOptions,
   type GradientCheckResult,
   type GradientCheckDetail,
