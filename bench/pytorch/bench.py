@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
 """PyTorch counterpart of `s2cpnet bench`: the same workloads, timed the same way, for tfjs-vs-PyTorch ratios.
 
-    python3 bench/pytorch/bench.py [--json] [--threads N] [--only SUBSTRING] [--reps R] [--warmup W]
+    python3 bench/pytorch/bench.py [--json] [--threads N] [--only SUBSTRING] [--reps R] [--warmup W] [--device cpu|cuda]
     python3 bench/pytorch/bench.py --check     # every workload once at batch 1: shapes + finite losses
     python3 bench/pytorch/bench.py --params    # parameter counts
 
 Each workload: W warm-up runs, then R timed runs; the median is reported. Training reps are forward + backward
 (+ clipped Adam step where stated); gradients are zeroed (set to None) between reps, outside the timed region.
 Progress goes to stderr; `--json` prints exactly one JSON object on stdout.
+
+`--device cuda` puts every model and input on the GPU, and the tensors s2cpnet_torch makes while it runs (attention
+masks, beam state) too, and times each rep between two `torch.cuda.synchronize()` calls; its JSON adds `device`,
+`gpu`, `cuda`, `cudnn`, the TF32 switches (PyTorch's defaults are kept) and each workload's `peakGpuMiB`.
+`--device meta` runs the workloads on shapes alone: a check, without a GPU, that no tensor is left on the CPU.
+The default, cpu, is unchanged.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ def _parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=1, help="warm-up runs per workload (default 1)")
     p.add_argument("--check", action="store_true", help="run every workload once at batch 1 and assert shapes")
     p.add_argument("--params", action="store_true", help="print parameter counts and exit")
+    p.add_argument("--device", default="cpu",
+                   help="cpu (default); cuda (or cuda:N): models and inputs on the GPU, reps timed between CUDA "
+                        "synchronisations; meta: shapes only, a check of the device placement without a GPU")
     a = p.parse_args(argv)
     if a.threads < 1 or a.reps < 1 or a.warmup < 0:
         p.error("--threads and --reps must be >= 1, --warmup >= 0")
@@ -92,9 +101,50 @@ except ImportError:
 
 import torch.nn.functional as F  # noqa: E402
 
+try:
+    DEVICE = torch.device(ARGS.device)
+except RuntimeError as error:
+    print(f"bench.py: --device {ARGS.device}: {error}", file=sys.stderr)
+    sys.exit(2)
+CUDA = DEVICE.type == "cuda"
+if CUDA and not torch.cuda.is_available():
+    print(f"bench.py: --device {ARGS.device}, but torch {torch.__version__} sees no CUDA device", file=sys.stderr)
+    sys.exit(3)
+ON = {"device": DEVICE}  # for the tensors this script makes
+
+
+def tf32_state():
+    """PyTorch's TF32 switches (left at their defaults: matmul off, cuDNN convolutions on), as read."""
+    state = {}
+    for key, read in (("matmul", lambda: torch.backends.cuda.matmul.allow_tf32), ("cudnn", lambda: torch.backends.cudnn.allow_tf32)):
+        try:
+            state[key] = bool(read())
+        except Exception as error:  # newer PyTorch may deprecate these flags
+            state[key] = f"unreadable: {error}"
+    return state
+
+
+def sync():
+    """Waits for the GPU's queued work (a no-op on the CPU), so that a rep's time includes its kernels."""
+    if CUDA:
+        torch.cuda.synchronize()
+
 sys.dont_write_bytecode = True  # keep bench/pytorch free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import s2cpnet_torch as S  # noqa: E402
+
+if DEVICE.type != "cpu":
+    # s2cpnet_torch makes tensors without naming a device (attention masks, beam state, parameters): give it a
+    # `torch` whose factory functions default to DEVICE. Unlike torch.set_default_device, this adds no Python hook
+    # to every other torch call, and PyTorch's own code (the optimizer's step counters) stays as in any GPU program.
+    import functools
+    import types
+
+    _torch_on_device = types.ModuleType("torch")
+    _torch_on_device.__dict__.update(torch.__dict__)
+    for _name in ("arange", "empty", "full", "ones", "rand", "randint", "randn", "tensor", "zeros"):
+        setattr(_torch_on_device, _name, functools.partial(getattr(torch, _name), device=DEVICE))
+    S.torch = _torch_on_device
 
 VOCAB, CLASSES, T_LEN, CAPTIONS, BEAM, BEAM_STEPS = 274, 91, 20, 5, 3, 25
 
@@ -133,7 +183,7 @@ class Workload:
 
 
 def _images(b):
-    return torch.randn(b, 3, 224, 224)
+    return torch.randn(b, 3, 224, 224, **ON)
 
 
 def _zero(module):
@@ -144,7 +194,7 @@ def _zero(module):
 
 
 def _trunk_forward(make, channels, b, check):
-    net = make().eval()
+    net = make().to(DEVICE).eval()
     x = _images(b)
 
     def step():
@@ -154,7 +204,7 @@ def _trunk_forward(make, channels, b, check):
 
 
 def _trunk_train(make, channels, b, check):
-    net = make().train()
+    net = make().to(DEVICE).train()
     x = _images(b)
 
     def step():
@@ -168,15 +218,15 @@ def _trunk_train(make, channels, b, check):
 
 def _captions(images, captions=CAPTIONS, length=T_LEN):
     rows = images * captions
-    tokens_in = torch.randint(4, VOCAB, (rows, length))
+    tokens_in = torch.randint(4, VOCAB, (rows, length), **ON)
     tokens_in[:, 0] = S.START_ID
-    tokens_out = torch.randint(0, VOCAB, (rows, length))  # random targets; the few 0s are <pad> and ignored
+    tokens_out = torch.randint(0, VOCAB, (rows, length), **ON)  # random targets; the few 0s are <pad> and ignored
     return tokens_in, tokens_out
 
 
 def cvff_train(b, check):
-    net = S.CVFF(2048, 512, 512, 3, 8, 4, 0.1, 14).train()
-    v1, v2 = torch.randn(b, 196, 2048), torch.randn(b, 196, 512)
+    net = S.CVFF(2048, 512, 512, 3, 8, 4, 0.1, 14).to(DEVICE).train()
+    v1, v2 = torch.randn(b, 196, 2048, **ON), torch.randn(b, 196, 512, **ON)
 
     def step():
         memory = net(v1, v2)
@@ -188,8 +238,8 @@ def cvff_train(b, check):
 
 
 def decoder_train(b, check):
-    net = S.GatedCaptionDecoder(VOCAB, 1024, 512, 3, 8, 2048, 0.1).train()
-    memory = torch.randn(b, 196, 1024)
+    net = S.GatedCaptionDecoder(VOCAB, 1024, 512, 3, 8, 2048, 0.1).to(DEVICE).train()
+    memory = torch.randn(b, 196, 1024, **ON)
     tokens_in, tokens_out = _captions(b)
 
     def step():
@@ -202,9 +252,9 @@ def decoder_train(b, check):
 
 
 def _full_train(model, images, masks, b):
-    model.train()
+    model.to(DEVICE).train()
     tokens_in, tokens_out = _captions(b)
-    category_targets = (torch.rand(b, CLASSES) < 0.1).float()
+    category_targets = (torch.rand(b, CLASSES, **ON) < 0.1).float()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=1e-4)
 
@@ -222,12 +272,12 @@ def s2cpnet_train(b, check):
 
 
 def lite_train(b, check):
-    return _full_train(S.s2cpnet_lite_heads(VOCAB, CLASSES), torch.randn(b, 768, 7, 7), torch.randn(b, 768, 7, 7), b)
+    return _full_train(S.s2cpnet_lite_heads(VOCAB, CLASSES), torch.randn(b, 768, 7, 7, **ON), torch.randn(b, 768, 7, 7, **ON), b)
 
 
 def _caption(search):
     def build(b, check):
-        model = S.s2cpnet_paper(VOCAB, CLASSES).eval()
+        model = S.s2cpnet_paper(VOCAB, CLASSES).to(DEVICE).eval()
         images, masks = _images(b), _images(b)
 
         def step():
@@ -258,10 +308,15 @@ def run_workload(name, builder, batch, unit, reps, warmup):
     torch.manual_seed(0)
     w = builder(batch, False)
     times = []
+    if CUDA:
+        sync()
+        torch.cuda.reset_peak_memory_stats()
     for r in range(warmup + reps):
         w.prepare()
+        sync()
         t0 = time.perf_counter()
         w.step()
+        sync()
         ms = (time.perf_counter() - t0) * 1000.0
         if r >= warmup:
             times.append(ms)
@@ -270,8 +325,12 @@ def run_workload(name, builder, batch, unit, reps, warmup):
     result = {"name": name, "ms": round(med, 3), "msPerUnit": round(med / w.per_rep_units, 3), "unit": unit, "reps": reps}
     if w.samples:
         result["samplesPerSecond"] = round(w.samples / (med / 1000.0), 3)
+    if CUDA:
+        result["peakGpuMiB"] = round(torch.cuda.max_memory_allocated() / 2 ** 20, 1)
     del w
     gc.collect()
+    if CUDA:
+        torch.cuda.empty_cache()
     return result
 
 
@@ -300,8 +359,8 @@ def check():
         gc.collect()
     # The cached and uncached searches must agree (eval mode, same weights).
     torch.manual_seed(0)
-    dec = S.GatedCaptionDecoder(VOCAB, 1024, 512, 3, 8, 2048, 0.1).eval()
-    memory = torch.randn(2, 196, 1024)
+    dec = S.GatedCaptionDecoder(VOCAB, 1024, 512, 3, 8, 2048, 0.1).to(DEVICE).eval()
+    memory = torch.randn(2, 196, 1024, **ON)
     with torch.no_grad():
         a = S.beam_search_no_cache(dec, memory, BEAM, 8)
         b = S.beam_search_kv_cache(dec, memory, BEAM, 8)
@@ -339,6 +398,9 @@ def main():
     torch.manual_seed(0)
     torch.set_default_dtype(torch.float32)
     log(f"torch {torch.__version__}, threads {torch.get_num_threads()}, python {sys.executable}")
+    if CUDA:
+        log(f"device {DEVICE}: {torch.cuda.get_device_name()}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, "
+            f"TF32 {tf32_state()}")
     log(f"BLAS: {blas_library()}; OPENBLAS_CORETYPE {OPENBLAS_CORETYPE}")
     if "blas/libblas" in blas_library():
         log("WARNING: reference (netlib) BLAS is in use; Linear/matmul will be very slow. "
@@ -358,7 +420,7 @@ def main():
         log(f"{name}: warm-up {ARGS.warmup}, reps {ARGS.reps}")
         results.append(run_workload(name, builder, batch, unit, ARGS.reps, ARGS.warmup))
     if ARGS.json:
-        print(json.dumps({
+        report = {
             "backend": "pytorch",
             "version": torch.__version__,
             "threads": ARGS.threads,
@@ -368,9 +430,19 @@ def main():
             "openblasCoretype": OPENBLAS_CORETYPE,
             "openblasCoretypeWasUnset": not OPENBLAS_CORETYPE_FROM_ENV,
             "results": results,
-        }))
+        }
+        if CUDA:
+            report.update({
+                "device": "cuda",
+                "gpu": torch.cuda.get_device_name(),
+                "cuda": torch.version.cuda,
+                "cudnn": torch.backends.cudnn.version(),
+                "tf32": tf32_state(),
+            })
+        print(json.dumps(report))
         return
-    print(f"pytorch {torch.__version__}, {ARGS.threads} thread(s), median of {ARGS.reps} (warm-up {ARGS.warmup})")
+    where = f", {torch.cuda.get_device_name()}" if CUDA else ""
+    print(f"pytorch {torch.__version__}, {ARGS.threads} thread(s){where}, median of {ARGS.reps} (warm-up {ARGS.warmup})")
     print(f"{'workload':30s} {'ms':>11s} {'ms/unit':>11s}  {'unit':6s} {'samples/s':>10s}")
     for r in results:
         sps = f"{r['samplesPerSecond']:10.2f}" if "samplesPerSecond" in r else ""

@@ -37,7 +37,21 @@ export interface Workload {
   heavy?: boolean;
   /** Counts FLOPs by profiling one repetition (false for non-tensor work such as metric scoring). */
   countFlops: boolean;
+  /** Runs only on GPU backends (webgpu, tensorflow): sized for GPU memory, beyond the 4 GiB wasm heap. */
+  gpuOnly?: boolean;
   prepare(): Promise<PreparedWorkload>;
+}
+
+/** Why a `gpuOnly` workload is skipped on the CPU backends. */
+export const GPU_ONLY_SKIP_REASON = 'sized for a GPU backend (webgpu, tensorflow): beyond the 4 GiB wasm heap';
+
+/** The workloads a tfjs backend runs, and the GPU-only ones it skips (cpu and wasm). */
+export function tfjsBenchPlan(workloads: readonly Workload[], backend: string): { workloads: Workload[]; skipped: { name: string; reason: string }[] } {
+  const cpuBackend = backend === 'wasm' || backend === 'cpu';
+  return {
+    workloads: workloads.filter((w) => !(cpuBackend && w.gpuOnly)),
+    skipped: workloads.filter((w) => cpuBackend && w.gpuOnly).map((w) => ({ name: w.name, reason: GPU_ONLY_SKIP_REASON })),
+  };
 }
 
 /** UCM-sized vocabulary and noun classes (what `s2cpnet prepare` gives on UCM-captions). */
@@ -211,6 +225,7 @@ function trainStepWorkload(options: {
   images: number;
   microBatch: number;
   heavy: boolean;
+  gpuOnly?: boolean;
 }): Workload {
   const captions = options.images * 5;
   return {
@@ -220,6 +235,7 @@ function trainStepWorkload(options: {
     units: { count: 1, name: 'step' },
     captionSamples: captions,
     heavy: options.heavy,
+    ...(options.gpuOnly ? { gpuOnly: true } : {}),
     countFlops: true,
     async prepare() {
       const model = buildS2CPNet(presetConfig(options.preset), { vocabSize: VOCAB, numClasses: CLASSES });
@@ -250,6 +266,8 @@ function trainStepWorkload(options: {
             microBatchSize: options.microBatch,
             dropoutSeed: ++step,
           });
+          // the update is queued on GPU backends: wait for its last write before the clock stops
+          await variables[variables.length - 1]!.variable.data();
         },
         dispose() {
           tf.dispose(Object.values(inputs));
@@ -355,6 +373,17 @@ export function benchWorkloads(): Workload[] {
       images: 2,
       microBatch: 1,
       heavy: true,
+    }),
+    trainStepWorkload({
+      name: 's2cpnet.train.b8x5',
+      description:
+        'paper preset training step as the PyTorch twin runs it: 8 images x 5 captions in one pass (ResNet50 fine-tuned from stage 2, both views, 14x14), ' +
+        'Adam update. GPU backends only (beyond the 4 GiB wasm heap).',
+      preset: 's2cpnet',
+      images: 8,
+      microBatch: 8,
+      heavy: true,
+      gpuOnly: true,
     }),
     captionWorkload('s2cpnet'),
     captionWorkload('lite'),

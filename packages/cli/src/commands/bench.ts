@@ -3,7 +3,7 @@ import { ConfigError } from '@s2cpnet/core';
 import type { Command, CommandContext } from '../command';
 import { ExitCode } from '../command';
 import { initBackend, requestedThreads } from '../backend';
-import { benchWorkloads } from '../bench/workloads';
+import { benchWorkloads, tfjsBenchPlan } from '../bench/workloads';
 import { formatBenchTable, runBench, type BenchReport } from '../bench/run';
 import { onnxBenchPlan, onnxRuntimeVersion } from '../bench/onnx-workloads';
 import { loadRuntimeOnnxPackage, ONNX_INSTALL_HINT } from './runtime-package';
@@ -85,8 +85,13 @@ PyTorch twin side by side.`,
       report.skipped = plan.skipped;
     } else {
       const info = await initBackend({ ...context.backend });
-      context.stderr(`bench: backend ${info.backend} (${info.threads} thread${info.threads === 1 ? '' : 's'}), ${workloads.length} workloads\n`);
-      report = await runBench(workloads, info, options);
+      const plan = tfjsBenchPlan(workloads, info.backend);
+      context.stderr(
+        `bench: backend ${info.backend} (${info.threads} thread${info.threads === 1 ? '' : 's'}), ${plan.workloads.length} workloads` +
+          `${plan.skipped.length ? `, ${plan.skipped.length} skipped (${plan.skipped.map((s) => s.name).join(', ')})` : ''}\n`,
+      );
+      report = await runBench(plan.workloads, info, options);
+      if (plan.skipped.length) report.skipped = plan.skipped;
     }
     context.stdout(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatBenchTable(report));
     return ExitCode.ok;
