@@ -79,8 +79,10 @@ for (const backend of testBackends()) {
 
       it('has weight gradients that agree with finite differences and reach every weight', () => {
         const probe = randomTensor([batch, length, dim], 10);
+        // Step 4e-3: at the default 1e-3 one float32 rounding pattern or another decides the worst element (wasm's
+        // stock batched matMul and the S²CPNet JS one gave 0.013 and 0.028 on the paper gate); at 4e-3 both are < 5e-3.
         const result = expectNoLeaks(() =>
-          checkWeightGradients(layer, () => tf.mul(layer.apply([words, memory]) as tf.Tensor, probe)),
+          checkWeightGradients(layer, () => tf.mul(layer.apply([words, memory]) as tf.Tensor, probe), { eps: 4e-3 }),
         );
         expect(result.unreached).toEqual([]);
         expect(result.maxRelativeError, result.worstPath).toBeLessThan(2e-2);

@@ -4,13 +4,15 @@
  * wasm has no `Conv2DBackpropFilter` at all, and its `Conv2DBackpropInput` does not use XNNPACK (1.6–2.4 GFLOP/s
  * against 15–25 for a forward conv). Both gradients can be written as forward convolutions, which run on XNNPACK:
  *
- * - filter gradient: batch becomes the contraction axis. With x windowed to the padded rows the forward read,
+ * - filter gradient: one matMul, `dW = colᵀ · dy` with the (transposed) im2col matrix of x built in JS. For 1×1
+ *   filters col is the (strided) input itself. Where col would be too large, batch becomes the contraction axis of
+ *   a forward conv instead: with x windowed to the padded rows the forward read,
  *   `dW = conv2d(xᵀ[ci, H', W', B], dyᵀ[OH, OW, B, co], stride 1, dilation = stride)`, then `[ci,kh,kw,co] → [kh,kw,ci,co]`.
- *   For 1×1 filters it is one matMul of the (strided) input and dy.
  * - input gradient: polyphase decomposition of the transposed convolution. Input rows `p = r + s·t` of phase `r`
  *   receive only the filter taps `r, r+s, r+2s, …`, so each of the s² phases is a stride-1 convolution of dy with a
  *   reversed sub-filter; the phases are then interleaved. For stride 1 this is the usual `conv2d(dy, rot180(W)ᵀ)`.
- *   No multiply-add is spent on inserted zeros.
+ *   No multiply-add is spent on inserted zeros. Where the output grid is small next to the filter, one matMul
+ *   `W · dyᵀ` and a col2im scatter-add instead (`prefersMatMulInputGradient`).
  *
  * Padding follows `backend_util.computeConv2DInfo`, the same function the forward kernels use, so 'same'
  * (TF rule), 'valid', numeric and explicit paddings all match the forward pass.
@@ -36,9 +38,7 @@ export const CONV_BACKPROP_KERNELS_NEEDED = [
   'Reshape',
   'Slice',
   'PadV2',
-  'StridedSlice',
   'BatchMatMul',
-  'Reverse',
 ] as const;
 
 type Shape4 = [number, number, number, number];
@@ -133,6 +133,44 @@ function matMul2d(seq: KernelSequence, a: TensorInfo, b: TensorInfo): TensorInfo
   return seq.reshape(out, [a.shape[0]!, b.shape[1]!]);
 }
 
+/** Largest im2col matrix (floats) the filter gradient builds; above it, the dilated-convolution formulation. */
+const IM2COL_MAX_ELEMENTS = 48 * 2 ** 20;
+
+/**
+ * The im2col matrix of a convolution, transposed: `colT[(ky·kw + kx)·ci + c, (b·OH + oy)·OW + ox]` is the input value
+ * that filter tap (ky, kx, c) multiplies for output (b, oy, ox), zero in the padding. A JS pass over the backend's
+ * memory (rows of colT are written in order of the output positions, so every write stream is sequential).
+ */
+function im2colTransposed(memory: BackendMemory, x: TensorInfo, info: ReturnType<typeof backendUtil.computeConv2DInfo>): TensorInfo {
+  const [batch, height, width, ci] = shape4(x.shape, 'im2col');
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = info;
+  const { top, left } = info.padInfo;
+  const n = batch * oh * ow;
+  const { info: out, values: col } = allocateOutput(memory, [kh * kw * ci, n], 'float32', true);
+  const xv = readValues(memory, x);
+  for (let ky = 0; ky < kh; ky++) {
+    for (let kx = 0; kx < kw; kx++) {
+      const tapRow = (ky * kw + kx) * ci * n;
+      for (let b = 0; b < batch; b++) {
+        for (let oy = 0; oy < oh; oy++) {
+          const iy = oy * sh - top + ky;
+          if (iy < 0 || iy >= height) continue;
+          const rowBase = (b * height + iy) * width;
+          const column0 = (b * oh + oy) * ow;
+          for (let ox = 0; ox < ow; ox++) {
+            const ix = ox * sw - left + kx;
+            if (ix < 0 || ix >= width) continue;
+            const from = (rowBase + ix) * ci;
+            let to = tapRow + column0 + ox;
+            for (let c = 0; c < ci; c++, to += n) col[to] = xv[from + c]!;
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
 function convInfoFor(xShape: Shape4, filterShape: Shape4, attrs: NamedAttrMap, kernelName: string) {
   assertChannelsLast(attrs['dataFormat'], kernelName);
   const strides = attrs['strides'] as number | [number, number];
@@ -141,8 +179,11 @@ function convInfoFor(xShape: Shape4, filterShape: Shape4, attrs: NamedAttrMap, k
   return backendUtil.computeConv2DInfo(xShape, filterShape, strides, 1, pad, rounding, false, 'channelsLast');
 }
 
-/** `Conv2DBackpropFilter` (inputs x, dy; attrs strides, pad, dataFormat, dimRoundingMode, filterShape). */
-export function makeConv2DBackpropFilter(lookup: KernelLookup): KernelFunc {
+/**
+ * `Conv2DBackpropFilter` (inputs x, dy; attrs strides, pad, dataFormat, dimRoundingMode, filterShape).
+ * `im2colMaxElements`: the largest im2col matrix to build (tests set 0 to reach the dilated-convolution formulation).
+ */
+export function makeConv2DBackpropFilter(lookup: KernelLookup, im2colMaxElements = IM2COL_MAX_ELEMENTS): KernelFunc {
   return ({ inputs, backend, attrs = {} }) =>
     composeKernels(backend, lookup, 'Conv2DBackpropFilter', (seq) => {
       const x = inputs['x']!;
@@ -179,6 +220,14 @@ export function makeConv2DBackpropFilter(lookup: KernelLookup): KernelFunc {
         return seq.reshape(seq.transpose(gradT, [1, 0]), [1, 1, ci, co]);
       }
 
+      if (batch * oh * ow * kh * kw * ci <= im2colMaxElements) {
+        // dW [kh·kw·ci, co] = colᵀ [kh·kw·ci, B·OH·OW] · dy [B·OH·OW, co]: one large product on XNNPACK, 1.25–2.5×
+        // faster on wasm than the dilated convolution below (ResNet50's 3×3 layers at batch 2, the lite preset's
+        // 3×3 512→512 on 16×7×7), which stays for inputs whose im2col matrix would be too large.
+        const colT = seq.own(im2colTransposed(seq.memory, x, info));
+        const grad = matMul2d(seq, colT, seq.reshape(dy, [batch * oh * ow, co]));
+        return seq.reshape(grad, [kh, kw, ci, co]);
+      }
       const xWindow = spatialWindow(seq, x, -top, -top + rows, -left, -left + cols);
       const xT = seq.transpose(xWindow, [3, 1, 2, 0]); // [ci, rows, cols, B]
       const dyT = seq.transpose(dy, [1, 2, 0, 3]); // [OH, OW, B, co]
@@ -235,11 +284,63 @@ interface PolyphaseProblem {
   /** [B, H, W, ci] of the gradient to compute. */
   inputShape: Shape4;
   info: ReturnType<typeof backendUtil.computeConv2DInfo>;
+  /** Whether the phase filter's last two axes are swapped ([tapsH, tapsW, co, ci] for a dense conv's dX). */
+  swapFilterChannels: boolean;
   /**
-   * Correlates `dy` (already cropped) with the phase's sub-filter, reversed in space and still in the forward
-   * layout [tapsH, tapsW, …], using `pad`; returns [B, phaseRows, phaseCols, ci].
+   * Correlates `dy` (already cropped) with the phase's sub-filter, reversed in space (and with its channel axes
+   * swapped when `swapFilterChannels`), using `pad`; returns [B, phaseRows, phaseCols, ci].
    */
   convolvePhase(seq: KernelSequence, dy: TensorInfo, reversedSubFilter: TensorInfo, pad: ExplicitPad): TensorInfo;
+}
+
+interface PhaseFilterPlan {
+  rh: number;
+  rw: number;
+  sh: number;
+  sw: number;
+  tapsH: number;
+  tapsW: number;
+  swapChannels: boolean;
+}
+
+/**
+ * The filter taps of phase (rh, rw), reversed in space: `out[th, tw] = filter[rh + (tapsH−1−th)·sh, rw + (tapsW−1−tw)·sw]`,
+ * with the two channel axes swapped when `swapChannels`. One JS pass: wasm's `Reverse` took 160 ms on a
+ * [3,3,512,512] filter (longer than the transposed convolution's other steps together) and its `StridedSlice` runs
+ * element by element.
+ */
+function phaseFilter(memory: BackendMemory, filter: TensorInfo, plan: PhaseFilterPlan): TensorInfo {
+  const [kh, kw, c0, c1] = shape4(filter.shape, 'phaseFilter');
+  const { rh, rw, sh, sw, tapsH, tapsW, swapChannels } = plan;
+  const block = c0 * c1;
+  const { info, values: out } = allocateOutput(memory, swapChannels ? [tapsH, tapsW, c1, c0] : [tapsH, tapsW, c0, c1], 'float32', false);
+  const w = readValues(memory, filter);
+  for (let th = 0; th < tapsH; th++) {
+    const fy = rh + (tapsH - 1 - th) * sh;
+    for (let tw = 0; tw < tapsW; tw++) {
+      const fx = rw + (tapsW - 1 - tw) * sw;
+      const from = (fy * kw + fx) * block;
+      const to = (th * tapsW + tw) * block;
+      if (fy >= kh || fx >= kw) throw new Error(`phaseFilter: tap (${fy}, ${fx}) outside a ${kh}x${kw} filter`);
+      if (!swapChannels) {
+        for (let i = 0; i < block; i++) out[to + i] = w[from + i]!;
+        continue;
+      }
+      // out[.., j, i] = w[.., i, j], in tiles so that both sides stay in cache.
+      const TILE = 32;
+      for (let i0 = 0; i0 < c0; i0 += TILE) {
+        const i1 = Math.min(c0, i0 + TILE);
+        for (let j0 = 0; j0 < c1; j0 += TILE) {
+          const j1 = Math.min(c1, j0 + TILE);
+          for (let i = i0; i < i1; i++) {
+            const row = from + i * c1;
+            for (let j = j0; j < j1; j++) out[to + j * c0 + i] = w[row + j]!;
+          }
+        }
+      }
+    }
+  }
+  return info;
 }
 
 /** Input gradient of a strided convolution (dense or depthwise) from s² stride-1 convolutions. */
@@ -263,24 +364,7 @@ function polyphaseBackpropInput(seq: KernelSequence, problem: PolyphaseProblem):
         phases.push(null);
         continue;
       }
-      let sub = filter;
-      if (sh > 1 || sw > 1) {
-        sub = seq.run(
-          'StridedSlice',
-          { x: filter },
-          {
-            begin: [rh, rw, 0, 0],
-            end: filter.shape,
-            strides: [sh, sw, 1, 1],
-            beginMask: 0,
-            endMask: 0,
-            ellipsisMask: 0,
-            newAxisMask: 0,
-            shrinkAxisMask: 0,
-          },
-        );
-      }
-      if (tapsH > 1 || tapsW > 1) sub = seq.run('Reverse', { x: sub }, { dims: [0, 1] });
+      const sub = seq.own(phaseFilter(seq.memory, filter, { rh, rw, sh, sw, tapsH, tapsW, swapChannels: problem.swapFilterChannels }));
 
       const rows = dyRange(rowsPlan, tapsH);
       const cols = dyRange(colsPlan, tapsW);
@@ -310,6 +394,59 @@ function polyphaseBackpropInput(seq: KernelSequence, problem: PolyphaseProblem):
   return interleavePhases(seq.memory, phases, { batch, height, width, channels: ci, rowsPlan, colsPlan, phaseRows, phaseCols });
 }
 
+/**
+ * Scatter-adds a transposed im2col matrix back onto the input grid (the adjoint of `im2colTransposed`):
+ * `dx[b, oy·sh − top + ky, ox·sw − left + kx, c] += colT[(ky·kw + kx)·ci + c, (b·OH + oy)·OW + ox]`.
+ */
+function col2imTransposed(
+  memory: BackendMemory,
+  colT: TensorInfo,
+  inputShape: Shape4,
+  info: ReturnType<typeof backendUtil.computeConv2DInfo>,
+): TensorInfo {
+  const [batch, height, width, ci] = inputShape;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = info;
+  const { top, left } = info.padInfo;
+  const n = batch * oh * ow;
+  const { info: out, values: dx } = allocateOutput(memory, [batch, height, width, ci], 'float32', true);
+  const col = readValues(memory, colT);
+  for (let ky = 0; ky < kh; ky++) {
+    for (let kx = 0; kx < kw; kx++) {
+      const tapRow = (ky * kw + kx) * ci * n;
+      for (let b = 0; b < batch; b++) {
+        for (let oy = 0; oy < oh; oy++) {
+          const iy = oy * sh - top + ky;
+          if (iy < 0 || iy >= height) continue;
+          const rowBase = (b * height + iy) * width;
+          const column0 = (b * oh + oy) * ow;
+          for (let ox = 0; ox < ow; ox++) {
+            const ix = ox * sw - left + kx;
+            if (ix < 0 || ix >= width) continue;
+            const to = (rowBase + ix) * ci;
+            let from = tapRow + column0 + ox;
+            for (let c = 0; c < ci; c++, from += n) dx[to + c]! += col[from]!;
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether the input gradient is computed as one matMul + col2im rather than polyphase convolutions: when the
+ * output grid is small next to the filter (ResNet50's last stages, the lite preset's 7×7 grid), XNNPACK spends a
+ * convolution's time packing a filter that is used for few output positions; the product
+ * `W[kh·kw·ci, co] · dyᵀ[co, B·OH·OW]` packs only dy. Measured on wasm, 1 thread (polyphase → matMul): 3×3
+ * 1024→1024 on [1,14,14,1024] 507 → 148 ms, 3×3 512→512 on [2,7,7,512] 49 → 18 ms and on [16,7,7,512] 220 → 161 ms,
+ * 3×3 256→256 on [2,14,14,256] 22 → 17 ms; slower where the output grid has more positions than half the filter's
+ * rows ([2,28,28,128]: 17 → 21 ms, [2,56,56,64]: 13 → 29 ms), which keep the convolutions.
+ */
+function prefersMatMulInputGradient(filterShape: Shape4, positions: number): boolean {
+  const [kh, kw, ci] = filterShape;
+  return kh * kw > 1 && positions * 2 <= kh * kw * ci && kh * kw * ci * positions <= IM2COL_MAX_ELEMENTS;
+}
+
 /** `Conv2DBackpropInput` (inputs dy, filter; attrs strides, pad, dataFormat, dimRoundingMode, inputShape). */
 export function makeConv2DBackpropInput(lookup: KernelLookup): KernelFunc {
   return ({ inputs, backend, attrs = {} }) =>
@@ -323,16 +460,24 @@ export function makeConv2DBackpropInput(lookup: KernelLookup): KernelFunc {
       if (dy.shape.join(',') !== expected.join(',')) {
         throw new Error(`Conv2DBackpropInput: dy has shape [${dy.shape.join(',')}], expected [${expected.join(',')}]`);
       }
+      const positions = inputShape[0] * info.outHeight * info.outWidth;
+      if (prefersMatMulInputGradient(filterShape, positions)) {
+        const [kh, kw, ci, co] = filterShape;
+        const dyT = seq.transpose(seq.reshape(dy, [positions, co]), [1, 0]);
+        const colT = matMul2d(seq, seq.reshape(filter, [kh * kw * ci, co]), dyT);
+        return seq.own(col2imTransposed(seq.memory, colT, inputShape, info));
+      }
       return polyphaseBackpropInput(seq, {
         dy,
         filter,
         inputShape,
         info,
+        // [tapsH, tapsW, ci, co] → [tapsH, tapsW, co, ci]: dy's channels are the input channels now.
+        swapFilterChannels: true,
         convolvePhase: (s, dyPart, reversed, pad) =>
           s.run(
             'Conv2D',
-            // [tapsH, tapsW, ci, co] → [tapsH, tapsW, co, ci]: dy's channels are the input channels now.
-            { x: dyPart, filter: s.transpose(reversed, [0, 1, 3, 2]) },
+            { x: dyPart, filter: reversed },
             { strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [1, 1] },
           ),
       });
@@ -343,8 +488,6 @@ export const DEPTHWISE_BACKPROP_INPUT_KERNELS_NEEDED = [
   'DepthwiseConv2dNative',
   'Reshape',
   'Slice',
-  'StridedSlice',
-  'Reverse',
   'Sum',
 ] as const;
 
@@ -384,6 +527,7 @@ export function makeDepthwiseBackpropInput(lookup: KernelLookup, dilatedFallback
         filter,
         inputShape,
         info,
+        swapFilterChannels: false,
         convolvePhase: (s, dyPart, reversed, pad) => {
           const [tapsH, tapsW] = reversed.shape;
           // One depthwise filter per dy channel c·m + q, in dy's channel order.

@@ -5,6 +5,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, expectNoLeaks, randomTensor, testBackends, useBackend } from '../testing/index';
+import { kernelLookupFor } from './backend-access';
+import { CONV_BACKPROP_KERNELS_NEEDED, makeConv2DBackpropFilter } from './conv-backprop';
 import { registerS2CPNetKernels, restoreStockKernels } from './index';
 
 type Pad = 'same' | 'valid' | number;
@@ -31,6 +33,12 @@ const DENSE: ConvShape[] = [
   { x: [1, 10, 10, 2], filter: [4, 4, 2, 3], strides: 3, pad: 'valid' },
   { x: [1, 10, 10, 2], filter: [2, 2, 2, 3], strides: 2, pad: 'same' },
   { x: [1, 5, 5, 20], filter: [3, 3, 20, 17], strides: 2, pad: 'same' },
+  // Channel counts past the 32-wide tiles of the phase-filter transpose, and batches > 2 for the im2col product.
+  { x: [3, 6, 6, 40], filter: [3, 3, 40, 37], strides: 1, pad: 'same' },
+  { x: [3, 9, 9, 33], filter: [3, 3, 33, 35], strides: 2, pad: 'valid' },
+  { x: [2, 8, 7, 36], filter: [3, 3, 36, 33], strides: 2, pad: 'same' },
+  { x: [4, 5, 5, 34], filter: [1, 1, 34, 40], strides: 1, pad: 'valid' },
+  { x: [2, 7, 7, 34], filter: [1, 1, 34, 40], strides: 2, pad: 'valid' },
 ];
 
 const DEPTHWISE: ConvShape[] = [
@@ -94,6 +102,31 @@ describe.runIf(backends.includes('cpu'))('composed convolution backprop kernels'
         const [refDx, refDw] = reference.get(`depthwise ${i}`)!;
         expectClose(dx!, refDx!, { atol: 1e-5, rtol: 1e-5 });
         expectClose(dw!, refDw!, { atol: 1e-5, rtol: 1e-5 });
+      });
+    });
+  }
+
+  // The filter gradient builds an im2col matrix up to a size limit and uses a dilated forward convolution above it;
+  // the test shapes are all under the limit, so the second formulation is reached with a limit of 0.
+  for (const backend of backends) {
+    it(`conv2d filter gradient without im2col (the large-input formulation) equals cpu's own kernel on ${backend}`, async () => {
+      await useBackend(backend);
+      const lookup = kernelLookupFor(backend, (name) => tf.getKernel(name, backend)?.kernelFunc, CONV_BACKPROP_KERNELS_NEEDED);
+      if (typeof lookup !== 'function') throw new Error(`missing kernels ${lookup.missing.join(', ')}`);
+      const withoutIm2col = makeConv2DBackpropFilter(lookup, 0);
+      DENSE.forEach((s, i) => {
+        if (s.filter[0] === 1 && s.filter[1] === 1) return; // 1×1 filters are one matMul either way
+        const dw = expectNoLeaks(() =>
+          tf.tidy(() => {
+            const x = randomTensor(s.x, 100 * i) as tf.Tensor4D;
+            const filter = randomTensor(s.filter, 100 * i + 1) as tf.Tensor4D;
+            const dy = randomTensor(tf.conv2d(x, filter, s.strides, s.pad).shape, 100 * i + 2);
+            const attrs = { strides: s.strides, pad: s.pad, dataFormat: 'NHWC', filterShape: s.filter };
+            const info = withoutIm2col({ inputs: { x, dy }, backend: tf.backend(), attrs }) as tf.TensorInfo;
+            return tf.engine().makeTensorFromTensorInfo(info).dataSync().slice() as Float32Array;
+          }),
+        );
+        expectClose(dw, reference.get(`dense ${i}`)![1]!, { atol: 1e-5, rtol: 1e-5 });
       });
     });
   }

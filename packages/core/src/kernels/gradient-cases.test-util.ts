@@ -97,6 +97,19 @@ function normalizationCases(): GradientCase[] {
       tolerance: 5e-3,
     },
     {
+      // Every input differentiated directly (the FusedBatchNorm gradient's mean, variance, scale and offset parts).
+      name: 'batchNorm with given mean, variance, scale and offset',
+      inputs: () => [
+        randomTensor([2, 3, 4, 5], 305, 2),
+        randomTensor([5], 306),
+        tf.tidy(() => tf.add(tf.abs(randomTensor([5], 307)), 0.5)),
+        randomTensor([5], 308),
+        randomTensor([5], 309),
+      ],
+      f: (x, mean, variance, offset, scale) => weighted(tf.batchNorm(x, mean!, variance!, offset, scale, 1e-3), 304),
+      tolerance: 5e-3,
+    },
+    {
       name: 'layer norm via moments(x, -1, keepDims)',
       inputs: () => [randomTensor([2, 3, 6], 310, 2), randomTensor([6], 311), randomTensor([6], 312)],
       f: (x, gamma, beta) => {

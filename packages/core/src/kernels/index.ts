@@ -16,19 +16,21 @@ import {
   makeDepthwiseBackpropInput,
 } from './conv-backprop';
 import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './depthwise-backprop';
+import { fusedBatchNormGradConfig } from './batch-norm';
 import { batchMatMulGradConfig, makeMatMulKernel } from './matmul';
 import { avgPoolGradConfig, maxPoolGradKernel } from './pooling';
 import { resizeBilinearGradKernel, resizeNearestNeighborGradKernel } from './resize';
+import { RESIZE_MATRIX_KERNELS_NEEDED, makeResizeGradByMatrices } from './resize-matrices';
 import { unsortedSegmentSumKernel } from './segment-sum';
 
 export { upsampleNearest, matMulExplicit } from './ops';
 export { reduceToShape } from './matmul';
 
 /** The backends S²CPNet installs kernels for. */
-export type S2CPNetKernelBackend = 'cpu' | 'wasm';
+export type S2CPNetKernelBackend = 'cpu' | 'wasm' | 'webgpu';
 
 export interface RegisterKernelsOptions {
-  /** Backends to install kernels for; default ['cpu', 'wasm']. A backend whose package is not loaded is skipped. */
+  /** Backends to install kernels for; default ['cpu', 'wasm', 'webgpu']. A backend that is not loaded is skipped. */
   backends?: string[];
 }
 
@@ -96,7 +98,23 @@ const halfPixelResizeBilinearGradPlan: KernelPlan = {
   build: (stock) => (args) => (args.attrs?.['halfPixelCenters'] === true ? resizeBilinearGradKernel(args) : stock!(args)),
 };
 
-/** What is installed per backend; measured reasons are in KERNELS.md. */
+/**
+ * webgpu: the resize gradients with `halfPixelCenters` as two matrix products (the stock kernels are wrong there,
+ * as on wasm; a JS loop cannot run on GPU memory).
+ */
+function halfPixelResizeGradByMatricesPlan(kind: 'bilinear' | 'nearest'): KernelPlan {
+  return {
+    kernelName: kind === 'bilinear' ? 'ResizeBilinearGrad' : 'ResizeNearestNeighborGrad',
+    needs: RESIZE_MATRIX_KERNELS_NEEDED,
+    wrapsStock: true,
+    build: (stock, lookup) => {
+      const byMatrices = makeResizeGradByMatrices(kind, lookup);
+      return (args) => (args.attrs?.['halfPixelCenters'] === true ? byMatrices(args) : stock!(args));
+    },
+  };
+}
+
+/** What is installed per backend; measured reasons are in the package README ("What is installed, and why"). */
 const KERNEL_PLANS: Record<S2CPNetKernelBackend, KernelPlan[]> = {
   wasm: [
     conv2DBackpropFilterPlan,
@@ -126,9 +144,17 @@ const KERNEL_PLANS: Record<S2CPNetKernelBackend, KernelPlan[]> = {
     // cpu has no penalty for transpose flags; the wrapper only fixes double-sided batch broadcasting.
     matMulPlan('BatchMatMul', false),
   ],
+  // webgpu: only kernels composed of the backend's own (no JS loop can read GPU memory synchronously). Its stock
+  // kernels pass every other gradient case of the finite-difference suite.
+  webgpu: [
+    // double-sided batch broadcasting ([2,1,m,k]·[1,3,k,n]) fails there as on cpu and wasm: tile first
+    matMulPlan('BatchMatMul', false),
+    halfPixelResizeGradByMatricesPlan('bilinear'),
+    halfPixelResizeGradByMatricesPlan('nearest'),
+  ],
 };
 
-const GRADIENT_OVERRIDES: GradConfig[] = [batchMatMulGradConfig, avgPoolGradConfig];
+const GRADIENT_OVERRIDES: GradConfig[] = [batchMatMulGradConfig, avgPoolGradConfig, fusedBatchNormGradConfig];
 
 interface InstalledKernel {
   /** The kernel registered before ours (undefined when the backend lacked it). */
@@ -233,7 +259,7 @@ function currentReport(requested: readonly string[]): KernelReport {
   const backends: Record<string, BackendKernelReport> = {};
   for (const name of requested) {
     const report = reportFor(name);
-    if (!(name in KERNEL_PLANS)) report.skipped = `S²CPNet has no kernels for backend '${name}' (only cpu and wasm)`;
+    if (!(name in KERNEL_PLANS)) report.skipped = `S²CPNet has no kernels for backend '${name}' (only cpu, wasm and webgpu)`;
     else if (!backendIsLoaded(name)) {
       report.skipped = `backend '${name}' is not loaded: import '@tensorflow/tfjs-backend-${name}' first, then call registerS2CPNetKernels() again`;
     }
@@ -248,17 +274,21 @@ function currentReport(requested: readonly string[]): KernelReport {
 /**
  * Installs the S²CPNet kernels and gradient fixes for the cpu and wasm backends (one explicit, idempotent call).
  *
- * - wasm, added: `Conv2DBackpropFilter` (forward-conv formulation on XNNPACK), `DepthwiseConv2dNativeBackpropInput`
- *   (polyphase depthwise convs), `DepthwiseConv2dNativeBackpropFilter` and `UnsortedSegmentSum` (JS loops);
+ * - wasm, added: `Conv2DBackpropFilter` (im2col + one matMul on XNNPACK; a forward-conv formulation for very large
+ *   inputs), `DepthwiseConv2dNativeBackpropInput` (polyphase depthwise convs), `DepthwiseConv2dNativeBackpropFilter`
+ *   and `UnsortedSegmentSum` (JS loops);
  * - wasm, replaced: `Conv2DBackpropInput` (polyphase convs, 4–10× faster), `BatchMatMul` / `_FusedMatMul` (no slow
- *   transpose flags), `MaxPoolGrad` (wrong for all-negative windows), `ResizeBilinearGrad` (halfPixelCenters),
+ *   transpose flags; batched products such as attention's per-head ones in a blocked JS loop, 2–4× faster than
+ *   wasm's scalar batched path, and a batch of rows times one matrix as one XNNPACK product),
+ *   `MaxPoolGrad` (wrong for all-negative windows), `ResizeBilinearGrad` (halfPixelCenters),
  *   `ResizeNearestNeighborGrad` (halfPixelCenters);
  * - cpu, replaced: `Conv2DBackpropFilter` (30–45× faster), `DepthwiseConv2dNativeBackpropFilter` (JS loop, 55–60×
  *   faster), `UnsortedSegmentSum` (O(segments·N·d) → O(N·d)),
  *   `ResizeBilinearGrad` (halfPixelCenters; height ≠ width), `ResizeNearestNeighborGrad` (batch > 1),
  *   `BatchMatMul` (batch dimensions broadcast on both sides);
  * - gradients, every backend: `BatchMatMul` (explicit transposes; broadcast batch dimensions, which the stock
- *   gradient rejects) and `AvgPool` (the divisor excludes padding, as in the forward pass).
+ *   gradient rejects), `AvgPool` (the divisor excludes padding, as in the forward pass) and `FusedBatchNorm` (a
+ *   broadcast multiply instead of a full-size tile).
  *
  * Call it after importing the backend packages (a backend that is not loaded is skipped and reported; call again
  * after loading it) and after importing `@tensorflow/tfjs-layers`, which re-registers tfjs' stock gradients when it
@@ -271,7 +301,7 @@ function currentReport(requested: readonly string[]): KernelReport {
  * // report.backends.wasm.added → ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', ...]
  */
 export function registerS2CPNetKernels(options: RegisterKernelsOptions = {}): KernelReport {
-  const requested = options.backends ?? ['cpu', 'wasm'];
+  const requested = options.backends ?? ['cpu', 'wasm', 'webgpu'];
   for (const name of requested) {
     if (!(name in KERNEL_PLANS) || !backendIsLoaded(name)) continue;
     installKernels(name as S2CPNetKernelBackend);
@@ -281,7 +311,7 @@ export function registerS2CPNetKernels(options: RegisterKernelsOptions = {}): Ke
 }
 
 /** What `registerS2CPNetKernels` has installed so far, without installing anything. */
-export function s2cpnetKernelReport(backends: string[] = ['cpu', 'wasm']): KernelReport {
+export function s2cpnetKernelReport(backends: string[] = ['cpu', 'wasm', 'webgpu']): KernelReport {
   return currentReport(backends);
 }
 

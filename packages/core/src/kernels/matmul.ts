@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, KernelFunc, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { composeKernels, type KernelLookup } from './backend-access';
+import { allocateOutput, type BackendMemory, composeKernels, type KernelLookup, readValues } from './backend-access';
 
 function swapLastTwo(rank: number): number[] {
   const perm = Array.from({ length: rank }, (_, i) => i);
@@ -49,6 +49,111 @@ function broadcastBatch(a: readonly number[], b: readonly number[]): number[] {
   return out;
 }
 
+function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/**
+ * How a wasm `BatchMatMul` with more than one matrix in its batch runs. wasm 4.22 sends only a single product
+ * (batch 1, no flags) to XNNPACK; every batched product goes to a scalar loop at ~1.1 GFLOP/s, whatever the sizes
+ * (the per-head attention products, [B·heads, T, d]). So:
+ * - `rows`: a batch of left operands times one shared right operand ([B,T,d]·[d,e]) is one [B·T, d]·[d, e] product;
+ * - `js`: other batched float32 products run in a register-blocked JS loop (`batchedMatMulJs`, ~4.5 GFLOP/s);
+ * - `stock`: everything else (single products, `_FusedMatMul` with its bias/activation, the cpu backend).
+ */
+function batchedPlan(
+  kernelName: string,
+  wasm: boolean,
+  a: TensorInfo,
+  b: TensorInfo,
+  outBatch: readonly number[],
+): 'stock' | 'rows' | 'js' {
+  if (!wasm || kernelName !== 'BatchMatMul' || a.dtype !== 'float32' || b.dtype !== 'float32') return 'stock';
+  if (sizeOf(outBatch) <= 1) return 'stock';
+  const aBatch = sizeOf(a.shape.slice(0, -2));
+  const bBatch = sizeOf(b.shape.slice(0, -2));
+  if (bBatch === 1 && aBatch === sizeOf(outBatch)) return 'rows';
+  return 'js';
+}
+
+/**
+ * C[i] = A[i mod batchA] · B[i mod batchB] for plain (untransposed) float32 operands [.., m, k] and [.., k, n], in a
+ * 4×4 register-blocked loop (accumulating in float64) written straight into the backend's memory. The caller has
+ * tiled operands whose batch would not broadcast correctly this way (`flattenedBroadcastIsExact`).
+ */
+export function batchedMatMulJs(memory: BackendMemory, a: TensorInfo, b: TensorInfo, outBatch: readonly number[]): TensorInfo {
+  const m = a.shape[a.shape.length - 2]!;
+  const k = a.shape[a.shape.length - 1]!;
+  const n = b.shape[b.shape.length - 1]!;
+  if (b.shape[b.shape.length - 2] !== k) throw new Error(`matMul: inner dimensions ${k} and ${b.shape[b.shape.length - 2]} do not match`);
+  const batch = sizeOf(outBatch);
+  const aBatch = sizeOf(a.shape.slice(0, -2));
+  const bBatch = sizeOf(b.shape.slice(0, -2));
+  // Allocate first: on wasm a new allocation can move the heap and detach earlier views.
+  const { info, values: C } = allocateOutput(memory, [...outBatch, m, n], 'float32', false);
+  const A = readValues(memory, a) as Float32Array;
+  const B = readValues(memory, b) as Float32Array;
+  for (let bi = 0; bi < batch; bi++) {
+    const ao = (bi % aBatch) * m * k;
+    const bo = (bi % bBatch) * k * n;
+    const co = bi * m * n;
+    let i = 0;
+    for (; i + 4 <= m; i += 4) {
+      const r0 = ao + i * k;
+      const r1 = r0 + k;
+      const r2 = r1 + k;
+      const r3 = r2 + k;
+      let j = 0;
+      for (; j + 4 <= n; j += 4) {
+        let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+        let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        let p = bo + j;
+        for (let q = 0; q < k; q++, p += n) {
+          const b0 = B[p]!, b1 = B[p + 1]!, b2 = B[p + 2]!, b3 = B[p + 3]!;
+          const a0 = A[r0 + q]!, a1 = A[r1 + q]!, a2 = A[r2 + q]!, a3 = A[r3 + q]!;
+          c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+          c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+          c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+          c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+        }
+        let o = co + i * n + j;
+        C[o] = c00; C[o + 1] = c01; C[o + 2] = c02; C[o + 3] = c03; o += n;
+        C[o] = c10; C[o + 1] = c11; C[o + 2] = c12; C[o + 3] = c13; o += n;
+        C[o] = c20; C[o + 1] = c21; C[o + 2] = c22; C[o + 3] = c23; o += n;
+        C[o] = c30; C[o + 1] = c31; C[o + 2] = c32; C[o + 3] = c33;
+      }
+      for (; j < n; j++) {
+        let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+        let p = bo + j;
+        for (let q = 0; q < k; q++, p += n) {
+          const bv = B[p]!;
+          c0 += A[r0 + q]! * bv;
+          c1 += A[r1 + q]! * bv;
+          c2 += A[r2 + q]! * bv;
+          c3 += A[r3 + q]! * bv;
+        }
+        const o = co + i * n + j;
+        C[o] = c0;
+        C[o + n] = c1;
+        C[o + 2 * n] = c2;
+        C[o + 3 * n] = c3;
+      }
+    }
+    for (; i < m; i++) {
+      const r0 = ao + i * k;
+      for (let j = 0; j < n; j++) {
+        let c = 0;
+        let p = bo + j;
+        for (let q = 0; q < k; q++, p += n) c += A[r0 + q]! * B[p]!;
+        C[co + i * n + j] = c;
+      }
+    }
+  }
+  return info;
+}
+
 /**
  * Wraps a matMul-like kernel (`BatchMatMul`, `_FusedMatMul`):
  * - with `explicitTranspose`, a flagged product runs as `Transpose` + the plain kernel (wasm's flagged path is slow);
@@ -72,7 +177,8 @@ export function makeMatMulKernel(
     const outBatch = broadcastBatch(aBatch, bBatch);
     const tileA = !flattenedBroadcastIsExact(aBatch, outBatch);
     const tileB = !flattenedBroadcastIsExact(bBatch, outBatch);
-    if (!transposeA && !transposeB && !tileA && !tileB) return original(args);
+    const batched = batchedPlan(kernelName, explicitTranspose, a, b, outBatch);
+    if (!transposeA && !transposeB && !tileA && !tileB && batched === 'stock') return original(args);
     return composeKernels(args.backend, lookup, kernelName, (seq) => {
       const prepare = (x: TensorInfo, transpose: boolean, tile: boolean) => {
         let out = transpose ? seq.transpose(x, swapLastTwo(x.shape.length)) : x;
@@ -85,6 +191,18 @@ export function makeMatMulKernel(
         return out;
       };
       const inputs = { ...args.inputs, a: prepare(a, transposeA, tileA), b: prepare(b, transposeB, tileB) };
+      if (batched === 'rows') {
+        // [.., m, k]·[k, n] with one shared right operand: all rows of a in one (XNNPACK) product.
+        const a2 = inputs.a!;
+        const k = a2.shape[a2.shape.length - 1]!;
+        const rows = seq.reshape(a2, [1, sizeOf(a2.shape) / k, k]);
+        const b3 = seq.reshape(inputs.b!, [1, ...inputs.b!.shape.slice(-2)]);
+        const product = original({ inputs: { a: rows, b: b3 }, backend: args.backend, attrs: { ...attrs, transposeA: false, transposeB: false } });
+        if (Array.isArray(product)) throw new Error(`${kernelName}: expected one output`);
+        const out = seq.own(product as TensorInfo);
+        return seq.reshape(out, [...outBatch, a2.shape[a2.shape.length - 2]!, inputs.b!.shape[inputs.b!.shape.length - 1]!]);
+      }
+      if (batched === 'js') return seq.own(batchedMatMulJs(seq.memory, inputs.a!, inputs.b!, outBatch));
       const newAttrs = explicitTranspose ? { ...attrs, transposeA: false, transposeB: false } : attrs;
       const out = original({ inputs, backend: args.backend, attrs: newAttrs });
       if (Array.isArray(out)) throw new Error(`${kernelName}: expected one output`);

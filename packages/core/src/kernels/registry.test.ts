@@ -46,7 +46,7 @@ describe('registerS2CPNetKernels', () => {
     expect(sorted(report.backends['wasm']!.replaced)).toEqual(sorted(WASM_REPLACED));
     expect(report.backends['cpu']!.added).toEqual([]);
     expect(sorted(report.backends['cpu']!.replaced)).toEqual(sorted(CPU_REPLACED));
-    expect(sorted(report.gradients)).toEqual(['AvgPool', 'BatchMatMul']);
+    expect(sorted(report.gradients)).toEqual(['AvgPool', 'BatchMatMul', 'FusedBatchNorm']);
     expect(report.stockGradientsMissing).toBe(false);
     for (const name of WASM_ADDED) expect(tf.getKernel(name, 'wasm')).toBeDefined();
     expect(tf.getKernel('UnsortedSegmentSum', 'cpu')).not.toBe(stockCpuSegmentSum);

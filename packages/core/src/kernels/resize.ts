@@ -29,7 +29,7 @@ function sizeRatio(inSize: number, outSize: number, alignCorners: boolean): numb
   return effectiveIn / effectiveOut;
 }
 
-function bilinearAxis(inSize: number, outSize: number, alignCorners: boolean, halfPixelCenters: boolean): ResizeAxis {
+export function bilinearAxis(inSize: number, outSize: number, alignCorners: boolean, halfPixelCenters: boolean): ResizeAxis {
   const ratio = sizeRatio(inSize, outSize, alignCorners);
   const low = new Int32Array(outSize);
   const high = new Int32Array(outSize);
@@ -44,7 +44,7 @@ function bilinearAxis(inSize: number, outSize: number, alignCorners: boolean, ha
   return { low, high, frac };
 }
 
-function nearestAxis(inSize: number, outSize: number, alignCorners: boolean, halfPixelCenters: boolean): Int32Array {
+export function nearestAxis(inSize: number, outSize: number, alignCorners: boolean, halfPixelCenters: boolean): Int32Array {
   const ratio = sizeRatio(inSize, outSize, alignCorners);
   const index = new Int32Array(outSize);
   for (let o = 0; o < outSize; o++) {
@@ -56,7 +56,7 @@ function nearestAxis(inSize: number, outSize: number, alignCorners: boolean, hal
   return index;
 }
 
-function resizeShapes(dy: TensorInfo, images: TensorInfo, kernelName: string) {
+export function resizeShapes(dy: TensorInfo, images: TensorInfo, kernelName: string) {
   if (dy.shape.length !== 4 || images.shape.length !== 4 || dy.shape[0] !== images.shape[0] || dy.shape[3] !== images.shape[3]) {
     throw new Error(`${kernelName}: dy [${dy.shape.join(',')}] does not match images [${images.shape.join(',')}]`);
   }

@@ -25,13 +25,15 @@ describe('testBackends', () => {
     else process.env['S2CPNET_TEST_BACKENDS'] = original;
   });
 
-  it('defaults to cpu and wasm, reads the environment, and rejects unknown names', () => {
+  it('defaults to cpu and wasm (webgpu is opt-in), reads the environment, and rejects unknown names', () => {
     delete process.env['S2CPNET_TEST_BACKENDS'];
     expect(testBackends()).toEqual(['cpu', 'wasm']);
     process.env['S2CPNET_TEST_BACKENDS'] = ' wasm ';
     expect(testBackends()).toEqual(['wasm']);
     process.env['S2CPNET_TEST_BACKENDS'] = 'cpu,webgpu';
-    expect(() => testBackends()).toThrow(/unknown backend 'webgpu'/);
+    expect(testBackends()).toEqual(['cpu', 'webgpu']);
+    process.env['S2CPNET_TEST_BACKENDS'] = 'cpu,metal';
+    expect(() => testBackends()).toThrow(/unknown backend 'metal'/);
   });
 });
 
