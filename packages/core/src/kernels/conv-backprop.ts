@@ -143,11 +143,25 @@ const IM2COL_MAX_ELEMENTS = 48 * 2 ** 20;
  */
 function im2colTransposed(memory: BackendMemory, x: TensorInfo, info: ReturnType<typeof backendUtil.computeConv2DInfo>): TensorInfo {
   const [batch, height, width, ci] = shape4(x.shape, 'im2col');
+  const n = batch * info.outHeight * info.outWidth;
+  const { info: out, values: col } = allocateOutput(memory, [info.filterHeight * info.filterWidth * ci, n], 'float32', true);
+  const xv = readValues(memory, x);
+  forEachTap([batch, height, width, ci], info, (from, to) => {
+    for (let c = 0; c < ci; c++, to += n) col[to] = xv[from + c]!;
+  });
+  return out;
+}
+
+/**
+ * Walks every (filter tap, output position) pair of a convolution that reads a real (non-padding) input cell, in the
+ * order of `im2colTransposed`'s rows: `visit(inputOffset, colOffset)` gets the offset of the input cell's channel 0 in
+ * NHWC and of its column in the tap's row of the transposed im2col matrix (channel c is `colOffset + c·n`).
+ */
+function forEachTap(inputShape: Shape4, info: ReturnType<typeof backendUtil.computeConv2DInfo>, visit: (inputOffset: number, colOffset: number) => void): void {
+  const [batch, height, width, ci] = inputShape;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = info;
   const { top, left } = info.padInfo;
   const n = batch * oh * ow;
-  const { info: out, values: col } = allocateOutput(memory, [kh * kw * ci, n], 'float32', true);
-  const xv = readValues(memory, x);
   for (let ky = 0; ky < kh; ky++) {
     for (let kx = 0; kx < kw; kx++) {
       const tapRow = (ky * kw + kx) * ci * n;
@@ -160,15 +174,12 @@ function im2colTransposed(memory: BackendMemory, x: TensorInfo, info: ReturnType
           for (let ox = 0; ox < ow; ox++) {
             const ix = ox * sw - left + kx;
             if (ix < 0 || ix >= width) continue;
-            const from = (rowBase + ix) * ci;
-            let to = tapRow + column0 + ox;
-            for (let c = 0; c < ci; c++, to += n) col[to] = xv[from + c]!;
+            visit((rowBase + ix) * ci, tapRow + column0 + ox);
           }
         }
       }
     }
   }
-  return out;
 }
 
 function convInfoFor(xShape: Shape4, filterShape: Shape4, attrs: NamedAttrMap, kernelName: string) {
@@ -405,31 +416,12 @@ function col2imTransposed(
   info: ReturnType<typeof backendUtil.computeConv2DInfo>,
 ): TensorInfo {
   const [batch, height, width, ci] = inputShape;
-  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = info;
-  const { top, left } = info.padInfo;
-  const n = batch * oh * ow;
+  const n = batch * info.outHeight * info.outWidth;
   const { info: out, values: dx } = allocateOutput(memory, [batch, height, width, ci], 'float32', true);
   const col = readValues(memory, colT);
-  for (let ky = 0; ky < kh; ky++) {
-    for (let kx = 0; kx < kw; kx++) {
-      const tapRow = (ky * kw + kx) * ci * n;
-      for (let b = 0; b < batch; b++) {
-        for (let oy = 0; oy < oh; oy++) {
-          const iy = oy * sh - top + ky;
-          if (iy < 0 || iy >= height) continue;
-          const rowBase = (b * height + iy) * width;
-          const column0 = (b * oh + oy) * ow;
-          for (let ox = 0; ox < ow; ox++) {
-            const ix = ox * sw - left + kx;
-            if (ix < 0 || ix >= width) continue;
-            const to = (rowBase + ix) * ci;
-            let from = tapRow + column0 + ox;
-            for (let c = 0; c < ci; c++, from += n) dx[to + c]! += col[from]!;
-          }
-        }
-      }
-    }
-  }
+  forEachTap(inputShape, info, (to, from) => {
+    for (let c = 0; c < ci; c++, from += n) dx[to + c]! += col[from]!;
+  });
   return out;
 }
 
