@@ -74,7 +74,8 @@ export function decodeSettings(words: WordTable, options: CaptionOptions = {}) {
   };
 }
 
-type CaptionInputs = Pick<StepInputs, 'images' | 'masks' | 'imageFeatures' | 'maskFeatures'>;
+/** What `captionBatch` / `captionBatchAsync` read: pixels of both views, or their cached backbone features. */
+export type CaptionInputs = Pick<StepInputs, 'images' | 'masks' | 'imageFeatures' | 'maskFeatures'>;
 
 /**
  * Captions a batch: encodes each image once, decodes with true beam search (or greedily) over cached keys and
