@@ -118,9 +118,6 @@ export class Adam {
     this.step += 1;
     const t = this.step;
     const norm = Adam.globalNorm(present.map((v) => grads.get(v.path)!));
-    const normValue = (await norm.data())[0]!;
-    norm.dispose();
-    const scale = this.clipNorm > 0 && normValue > this.clipNorm ? this.clipNorm / normValue : 1;
     const { beta1, beta2 } = this;
     const correction1 = 1 - beta1 ** t;
     const correction2 = 1 - beta2 ** t;
@@ -128,24 +125,35 @@ export class Adam {
     // epsilon is applied to the uncorrected sqrt(v) scaled like the bias-corrected form (Adam paper, sec. 2)
     const epsilon = this.epsilon * Math.sqrt(correction2);
     if (this.momentPlacement === 'device') {
-      for (const { path, variable } of present) {
-        let slot = this.deviceMoments.get(path);
-        if (!slot) {
-          slot = { m: zeroMoment(variable), v: zeroMoment(variable) };
-          this.deviceMoments.set(path, slot);
+      // The clipping scale stays on the device and the norm is read after every update is queued, so the GPU is
+      // never left idle while the host waits for a value.
+      const clip = this.clipNorm;
+      const scale = clip > 0 ? tf.tidy(() => tf.minimum(1, tf.div(clip, tf.maximum(norm, 1e-30)))) : null;
+      try {
+        for (const { path, variable } of present) {
+          let slot = this.deviceMoments.get(path);
+          if (!slot) {
+            slot = { m: zeroMoment(variable), v: zeroMoment(variable) };
+            this.deviceMoments.set(path, slot);
+          }
+          const { m, v } = slot;
+          tf.tidy(() => {
+            const g = scale ? tf.mul(grads.get(path)!, scale) : grads.get(path)!;
+            const mNext = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
+            const vNext = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
+            m.assign(mNext);
+            v.assign(vNext);
+            variable.assign(tf.sub(variable, tf.div(tf.mul(mNext, stepSize), tf.add(tf.sqrt(vNext), epsilon))));
+          });
         }
-        const { m, v } = slot;
-        tf.tidy(() => {
-          const g = tf.mul(grads.get(path)!, scale);
-          const mNext = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
-          const vNext = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
-          m.assign(mNext);
-          v.assign(vNext);
-          variable.assign(tf.sub(variable, tf.div(tf.mul(mNext, stepSize), tf.add(tf.sqrt(vNext), epsilon))));
-        });
+        return (await norm.data())[0]!;
+      } finally {
+        tf.dispose([norm, ...(scale ? [scale] : [])]);
       }
-      return normValue;
     }
+    const normValue = (await norm.data())[0]!;
+    norm.dispose();
+    const scale = this.clipNorm > 0 && normValue > this.clipNorm ? this.clipNorm / normValue : 1;
     for (const { path, variable } of present) {
       const g = (await grads.get(path)!.data()) as Float32Array;
       const w = Float32Array.from((await variable.data()) as Float32Array);
