@@ -21,6 +21,7 @@ import {
   Vocabulary,
   imagesOfSplit,
   loadPreparedDataset,
+  preparedMaskKey,
   type Batch,
   type CachedFeature,
   type PreparedDataset,
@@ -235,6 +236,7 @@ async function makePipeline(
       ? {
           cache: options.featureCache,
           backboneId: await backboneId(model),
+          maskKey: preparedMaskKey(prepared.manifest),
           compute:
             options.computeFeatures ??
             (async (pixels: Float32Array, count: number): Promise<CachedFeature[]> => {

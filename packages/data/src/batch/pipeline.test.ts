@@ -206,6 +206,31 @@ describe('cached backbone features', () => {
     expect(first[0]!.imageFeatures![0]).toBeCloseTo(channelMeans(pixels, 1)[0]!.data[0]!, 5);
   });
 
+  it('keeps mask features of different mask keys apart (masks v1 and v2 sharing one features folder)', async () => {
+    const cache = new FeatureCache({ dir: path.join(tmp, 'features-masks') });
+    let computed = 0;
+    const compute = (pixels: Float32Array, count: number) => {
+      computed += count;
+      return channelMeans(pixels, count);
+    };
+    // Two mask views of the same images: the inverted image and a flat grey.
+    const inverted = async (_image: unknown, decoded: RgbImage): Promise<RgbImage> => ({ ...decoded, data: decoded.data.map((v) => 255 - v) });
+    const grey = async (_image: unknown, decoded: RgbImage): Promise<RgbImage> => ({ ...decoded, data: new Uint8Array(decoded.data.length).fill(128) });
+    const run = (masks: typeof inverted, maskKey: string) =>
+      collect(new BatchPipeline(options({ masks, features: { cache, backboneId: 'means', maskKey, compute } })), 0);
+    const v1 = await run(inverted, 'v1@8');
+    expect(computed).toBe(14); // images and masks
+    const v2 = await run(grey, 'v2@8');
+    expect(computed).toBe(21); // the image features are shared, the mask features are not
+    expect(Array.from(v2[0]!.imageFeatures!)).toEqual(Array.from(v1[0]!.imageFeatures!));
+    // A flat grey mask gives the same features for every image.
+    expect(Array.from(v2[0]!.maskFeatures!.slice(3, 6))).toEqual(Array.from(v2[0]!.maskFeatures!.slice(0, 3)));
+    expect(Array.from(v2[0]!.maskFeatures!)).not.toEqual(Array.from(v1[0]!.maskFeatures!));
+    const again = await run(inverted, 'v1@8');
+    expect(computed).toBe(21);
+    expect(Array.from(again[0]!.maskFeatures!)).toEqual(Array.from(v1[0]!.maskFeatures!));
+  });
+
   it('refuses augmentation with cached features', () => {
     const cache = new FeatureCache({ dir: path.join(tmp, 'features2') });
     expect(

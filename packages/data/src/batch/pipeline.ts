@@ -16,6 +16,12 @@ export interface FeatureOptions {
   /** Identifies the backbone and its weights; features of different ids never mix. */
   backboneId: string;
   /**
+   * Identifies the mask view (provider, version and working size, e.g. `preparedMaskKey(manifest)`): cached mask
+   * features of different keys never mix, so a `features/` folder shared by runs on masks v1 and v2 stays right.
+   * Default `default`.
+   */
+  maskKey?: string;
+  /**
    * Features of `count` preprocessed inputs (`pixels`: [count, H, W, 3], normalised, channels last): one per input.
    * Supplied by the model package.
    */
@@ -230,7 +236,7 @@ export class BatchPipeline {
     if (features) {
       // Only the images missing from the cache are decoded and run through the backbone.
       const imageFeatures = await this.cachedFeatures(members, '', features, epoch, (loaded) => loaded.image);
-      const maskFeatures = withMasks ? await this.cachedFeatures(members, '#mask', features, epoch, (loaded) => loaded.mask!) : null;
+      const maskFeatures = withMasks ? await this.cachedFeatures(members, `#mask:${features.maskKey ?? 'default'}`, features, epoch, (loaded) => loaded.mask!) : null;
       const shape = imageFeatures.shape;
       if (maskFeatures && maskFeatures.shape.join() !== shape.join()) {
         throw new ConfigError('$.features', `mask features have shape [${maskFeatures.shape}] but image features [${shape}]`);

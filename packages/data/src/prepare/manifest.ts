@@ -165,6 +165,17 @@ export async function loadPreparedDataset(dir: string): Promise<PreparedDataset>
   return { dir: root, manifest, dataset, vocabulary, categories, maskSource: preparedMaskSource(root, manifest) };
 }
 
+/**
+ * Identifies a prepared folder's mask view: its provider's cache key (which names the segmenter, its version and
+ * parameters, or the precomputed folder) and the working size. Cached backbone features of the mask view are stored
+ * under it (`FeatureOptions.maskKey`), so features of different masks never mix.
+ */
+export function preparedMaskKey(manifest: PreparedManifest): string {
+  const masks = manifest.settings.masks;
+  const size = masks.workingSize ?? manifest.settings.size;
+  return masks.precomputed ? masks.cacheKey : `${masks.cacheKey}@${size}`;
+}
+
 /** The mask source matching a manifest: the same provider and working size as `prepare` used. */
 export function preparedMaskSource(dir: string, manifest: PreparedManifest, provider?: MaskProvider): MaskSource {
   const masks = manifest.settings.masks;

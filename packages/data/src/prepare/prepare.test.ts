@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchPipeline } from '../batch/pipeline';
 import { prepareDataset, type PrepareOptions, type PrepareProgress } from './prepare';
-import { loadPreparedDataset, PREPARED_FILES, type PreparedManifest } from './manifest';
+import { loadPreparedDataset, PREPARED_FILES, preparedMaskKey, type PreparedManifest } from './manifest';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 's2cpnet-prepare-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -191,6 +191,9 @@ describe('masks versions', () => {
     expect(v2.manifest.settings.masks.cacheKey).toMatch(/^targets-v2-/);
     expect(v2.manifest.settings.masks.cacheKey).not.toBe(v1.manifest.settings.masks.cacheKey);
     expect(v2.manifest.files.masks).not.toBe(v1.manifest.files.masks);
+    // Cached mask features are keyed by it (plus the working size), so they never mix either.
+    expect(preparedMaskKey(v1.manifest)).toBe(`${v1.manifest.settings.masks.cacheKey}@24`);
+    expect(preparedMaskKey(v2.manifest)).not.toBe(preparedMaskKey(v1.manifest));
     // The prepared folder's mask source recomputes a missing view with the recorded version.
     const prepared = await loadPreparedDataset(v2.outDir);
     const image = prepared.dataset.images[0]!;
