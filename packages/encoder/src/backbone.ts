@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { Linear, S2Layer, ShapeError, type Encoder, type ForwardOptions, type S2LayerArgs } from '@s2cpnet/core';
+import { ConfigError, Linear, S2Layer, ShapeError, type Encoder, type ForwardOptions, type S2LayerArgs } from '@s2cpnet/core';
 import { PAPER_GRID_SIZE, planGrid, type EncoderConfig, type FreezePolicy, type GridPlan, type GridPolicy, type PixelNormalization } from './config';
 import { resampleGrid } from './grid';
 import { ConvBn, disposeLayerTree, setTrainableDeep } from './layers/conv-bn';
@@ -10,6 +10,7 @@ export interface BackboneArgs extends S2LayerArgs {
   inputSize?: number;
   grid?: GridPolicy;
   freeze?: FreezePolicy;
+  trainableFrom?: number;
   classifierClasses?: number;
   normalization?: PixelNormalization;
 }
@@ -37,6 +38,8 @@ export abstract class BackboneEncoder extends S2Layer implements Encoder {
   readonly normalization: PixelNormalization;
   abstract readonly outputChannels: number;
   private freezePolicy: FreezePolicy;
+  /** Partial fine-tuning: the first trainable block (1-based), or undefined. */
+  readonly trainableFrom: number | undefined;
   protected classifier: Linear | null = null;
 
   constructor(args: BackboneArgs, defaultNormalization: PixelNormalization) {
@@ -48,6 +51,7 @@ export abstract class BackboneEncoder extends S2Layer implements Encoder {
     this.classifierClasses = args.classifierClasses ?? 0;
     this.normalization = args.normalization ?? defaultNormalization;
     this.freezePolicy = args.freeze ?? 'none';
+    this.trainableFrom = args.trainableFrom;
   }
 
   /** The config this encoder was made from (JSON-safe; `createEncoder(encoder.encoderConfig())` makes a twin). */
@@ -58,6 +62,12 @@ export abstract class BackboneEncoder extends S2Layer implements Encoder {
 
   /** Layers frozen by the `stem-stage1` policy (everything at output stride <= 4). */
   protected abstract earlyLayers(): tfl.layers.Layer[];
+
+  /** The stem (and anything else before the first block), frozen whenever `trainableFrom` is set. */
+  protected abstract stemLayers(): tfl.layers.Layer[];
+
+  /** The backbone's blocks in order (what `trainableFrom` counts). */
+  abstract orderedBlocks(): tfl.layers.Layer[];
 
   /** Multiply-adds of the trunk per image at the configured input size. */
   abstract trunkMultiplyAdds(): number;
@@ -89,11 +99,21 @@ export abstract class BackboneEncoder extends S2Layer implements Encoder {
     return this.freezePolicy;
   }
 
-  /** Changes which layers are frozen (frozen layers: not trainable, batch norm in inference mode). */
+  /**
+   * Changes which layers are frozen (frozen layers: not trainable, batch norm in inference mode). With policy `none`
+   * and `trainableFrom` set, the stem and the blocks before `trainableFrom` stay frozen.
+   */
   setFreeze(policy: FreezePolicy): void {
     this.freezePolicy = policy;
     setTrainableDeep(this, policy !== 'all');
     if (policy === 'stem-stage1') for (const layer of this.earlyLayers()) setTrainableDeep(layer, false);
+    if (policy === 'none' && this.trainableFrom !== undefined) {
+      const blocks = this.orderedBlocks();
+      if (this.trainableFrom > blocks.length) {
+        throw new ConfigError('$.encoder.trainableFrom', `this backbone has ${blocks.length} blocks (1..${blocks.length}), found ${this.trainableFrom}`);
+      }
+      for (const layer of [...this.stemLayers(), ...blocks.slice(0, this.trainableFrom - 1)]) setTrainableDeep(layer, false);
+    }
   }
 
   /**

@@ -33,6 +33,13 @@ export interface EncoderConfigBase {
   grid?: GridPolicy;
   /** Default `none`. */
   freeze?: FreezePolicy;
+  /**
+   * Partial fine-tuning: the first backbone block that trains, counted from 1 over the blocks in order (MobileNetV1:
+   * its 13 depthwise-separable blocks; ResNet50: its bottlenecks, stage by stage, 16 in all). The stem and every
+   * earlier block are frozen (not trainable, batch norm in inference mode); this block and the later ones train.
+   * E.g. 12 trains MobileNetV1's last two blocks. Needs `freeze` `none` (the default). Default: unset (`freeze` decides).
+   */
+  trainableFrom?: number;
   /** Seed of the (random) initial weights. Default 0. */
   seed?: number;
   /**
@@ -122,6 +129,14 @@ export function validateCommonConfig(config: EncoderConfigBase, jsonPath: string
   if (config.freeze !== undefined && !FREEZE_POLICIES.includes(config.freeze)) {
     throw new ConfigError(`${jsonPath}.freeze`, `expected one of ${FREEZE_POLICIES.map((f) => `'${f}'`).join(', ')}, found ${JSON.stringify(config.freeze)}`);
   }
+  if (config.trainableFrom !== undefined) {
+    if (!isPositiveInteger(config.trainableFrom)) {
+      throw new ConfigError(`${jsonPath}.trainableFrom`, `expected a block number (a positive integer), found ${JSON.stringify(config.trainableFrom)}`);
+    }
+    if ((config.freeze ?? 'none') !== 'none') {
+      throw new ConfigError(`${jsonPath}.trainableFrom`, `freezes the blocks before it itself: it needs freeze 'none', found ${JSON.stringify(config.freeze)}`);
+    }
+  }
   if (config.seed !== undefined && !(typeof config.seed === 'number' && Number.isInteger(config.seed))) {
     throw new ConfigError(`${jsonPath}.seed`, `expected an integer, found ${JSON.stringify(config.seed)}`);
   }
@@ -147,6 +162,7 @@ export function validateResNet50Config(config: ResNet50Config, jsonPath: string)
       throw new ConfigError(`${jsonPath}.blocksPerStage`, `expected four positive integers, found ${JSON.stringify(blocks)}`);
     }
   }
+  validateTrainableFrom(config.trainableFrom, (config.blocksPerStage ?? [3, 4, 6, 3]).reduce((a, b) => a + b, 0), `${jsonPath}.trainableFrom`);
   if (config.baseWidth !== undefined && !isPositiveInteger(config.baseWidth)) {
     throw new ConfigError(`${jsonPath}.baseWidth`, `expected a positive integer, found ${JSON.stringify(config.baseWidth)}`);
   }
@@ -158,7 +174,17 @@ export function validateMobileNetV1Config(config: MobileNetV1Config, jsonPath: s
   if (!MOBILENET_WIDTHS.includes(config.width)) {
     throw new ConfigError(`${jsonPath}.width`, `expected one of ${MOBILENET_WIDTHS.join(', ')}, found ${JSON.stringify(config.width)}`);
   }
+  validateTrainableFrom(config.trainableFrom, MOBILENET_V1_BLOCK_COUNT, `${jsonPath}.trainableFrom`);
   validateEpsilon(config.batchNormEpsilon, `${jsonPath}.batchNormEpsilon`);
+}
+
+/** Depthwise-separable blocks of MobileNetV1. */
+export const MOBILENET_V1_BLOCK_COUNT = 13;
+
+function validateTrainableFrom(value: number | undefined, blocks: number, jsonPath: string): void {
+  if (value !== undefined && value > blocks) {
+    throw new ConfigError(jsonPath, `this backbone has ${blocks} blocks (1..${blocks}), found ${value}`);
+  }
 }
 
 function validateEpsilon(value: number | undefined, jsonPath: string): void {

@@ -127,6 +127,47 @@ for (const backend of testBackends()) {
           [all, none, early].forEach((e) => e.dispose());
         });
 
+        it('trainableFrom: the stem and earlier blocks are frozen, the later blocks train, and the config keeps it', () => {
+          const none = createEncoder({ ...config, freeze: 'none' });
+          const blocks = none.orderedBlocks().length;
+          expect(blocks).toBe(type === 'mobilenet-v1' ? 13 : 5);
+          const from = blocks - 1; // the last two blocks train
+          const partial = createEncoder({ ...config, trainableFrom: from });
+          expect(partial.trainableFrom).toBe(from);
+          const pathOf = new Map(partial.namedWeights().map((w) => [w.variable, w.path]));
+          const expected = partial
+            .orderedBlocks()
+            .slice(from - 1)
+            .flatMap((block) => block.weights)
+            .filter((w) => !/moving_(mean|variance)$/.test(pathOf.get(w)!));
+          expect(expected.length).toBeGreaterThan(0);
+          expect(new Set(partial.trainableWeights)).toEqual(new Set(expected));
+          expect(paramCount(partial.trainableWeights)).toBeLessThan(paramCount(none.trainableWeights));
+          // A training call gives gradients to exactly those weights, and the frozen stem runs in inference mode.
+          randomizeWeights(partial, 21);
+          const x = seededTensor([2, 64, 64, 3], 22) as tf.Tensor4D;
+          const { grads, value } = tf.variableGrads(
+            () => tf.sum(partial.encode(x, { training: true })) as tf.Scalar,
+            partial.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val),
+          );
+          expect(Object.keys(grads).length).toBe(expected.length);
+          const norms = Object.values(grads).map((g) => numbers(tf.norm(g))[0]!);
+          expect(norms.filter((n) => n > 0).length).toBeGreaterThan(0);
+          tf.dispose([value, ...Object.values(grads)]);
+          // createEncoder(encoderConfig()) keeps it; setFreeze('all') freezes everything, setFreeze('none') restores it.
+          const twin = createEncoder(partial.encoderConfig());
+          expect(twin.encoderConfig()).toMatchObject({ freeze: 'none', trainableFrom: from });
+          expect(new Set(twin.trainableWeights.map((w) => twin.namedWeights().find((n) => n.variable === w)!.path))).toEqual(
+            new Set(expected.map((w) => pathOf.get(w)!)),
+          );
+          partial.setFreeze('all');
+          expect(partial.trainableWeights.length).toBe(0);
+          partial.setFreeze('none');
+          expect(new Set(partial.trainableWeights)).toEqual(new Set(expected));
+          x.dispose();
+          [none, partial, twin].forEach((e) => e.dispose());
+        });
+
         it('inference calls cache folded weights, refresh them when weights are written, and training calls release them', () => {
           const encoder = createEncoder({ ...config, freeze: 'none' });
           const x = seededTensor([1, 64, 64, 3], 11) as tf.Tensor4D;
@@ -343,6 +384,10 @@ describe('config validation', () => {
     ['grid', { type: 'resnet50', grid: 5 }, /\$\.encoder\.grid: grid 5 cannot be reached from the native 7x7 grid at input 224/],
     ['grid kind', { type: 'resnet50', grid: 'big' }, /\$\.encoder\.grid: expected 'native' or a positive integer/],
     ['freeze', { type: 'mobilenet-v1', width: 1, freeze: 'stage2' }, /\$\.encoder\.freeze: expected one of 'none', 'stem-stage1', 'all'/],
+    ['trainableFrom', { type: 'mobilenet-v1', width: 1, trainableFrom: 0 }, /\$\.encoder\.trainableFrom: expected a block number \(a positive integer\), found 0/],
+    ['trainableFrom range', { type: 'mobilenet-v1', width: 1, trainableFrom: 14 }, /\$\.encoder\.trainableFrom: this backbone has 13 blocks \(1\.\.13\), found 14/],
+    ['trainableFrom range (resnet)', { type: 'resnet50', blocksPerStage: [1, 1, 1, 1], trainableFrom: 5 }, /\$\.encoder\.trainableFrom: this backbone has 4 blocks/],
+    ['trainableFrom with freeze', { type: 'mobilenet-v1', width: 1, freeze: 'all', trainableFrom: 12 }, /\$\.encoder\.trainableFrom: freezes the blocks before it itself: it needs freeze 'none', found "all"/],
     ['width', { type: 'mobilenet-v1', width: 0.3 }, /\$\.encoder\.width: expected one of 0\.25, 0\.5, 0\.75, 1, found 0\.3/],
     ['stride', { type: 'resnet50', strideOn: '7x7' }, /\$\.encoder\.strideOn: expected '1x1' or '3x3'/],
     ['blocks', { type: 'resnet50', blocksPerStage: [3, 4, 6] }, /\$\.encoder\.blocksPerStage: expected four positive integers/],

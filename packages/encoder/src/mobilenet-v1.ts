@@ -79,6 +79,14 @@ export class MobileNetV1 extends BackboneEncoder {
     return [this.stem, ...this.blocks.slice(0, EARLY_BLOCKS)];
   }
 
+  protected override stemLayers(): tfl.layers.Layer[] {
+    return [this.stem];
+  }
+
+  override orderedBlocks(): tfl.layers.Layer[] {
+    return [...this.blocks];
+  }
+
   override trunkMultiplyAdds(): number {
     let size = this.inputSize;
     let total = this.stem.multiplyAdds(size);
@@ -97,6 +105,7 @@ export class MobileNetV1 extends BackboneEncoder {
       inputSize: this.inputSize,
       grid: this.grid,
       freeze: this.freeze,
+      ...(this.trainableFrom !== undefined ? { trainableFrom: this.trainableFrom } : {}),
       seed: this.seed,
       batchNormEpsilon: this.batchNormEpsilon,
       classifierClasses: this.classifierClasses,

@@ -91,6 +91,14 @@ export class ResNet50 extends BackboneEncoder {
     return [this.stem, ...this.stages[0]!];
   }
 
+  protected override stemLayers(): tfl.layers.Layer[] {
+    return [this.stem];
+  }
+
+  override orderedBlocks(): tfl.layers.Layer[] {
+    return this.stages.flat();
+  }
+
   override trunkMultiplyAdds(): number {
     let size = this.inputSize;
     let total = this.stem.multiplyAdds(size);
@@ -112,6 +120,7 @@ export class ResNet50 extends BackboneEncoder {
       inputSize: this.inputSize,
       grid: this.grid,
       freeze: this.freeze,
+      ...(this.trainableFrom !== undefined ? { trainableFrom: this.trainableFrom } : {}),
       seed: this.seed,
       blocksPerStage: [...this.blocksPerStage] as unknown as [number, number, number, number],
       baseWidth: this.baseWidth,

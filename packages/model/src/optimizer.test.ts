@@ -8,7 +8,7 @@ beforeAll(async () => {
 });
 
 /** Adam with global-norm clipping in float64, written out from the paper's algorithm. */
-function referenceAdam(w0: number[][], grads: number[][][], lr: number, clip: number) {
+function referenceAdam(w0: number[][], grads: number[][][], lr: number, clip: number, lrScales: number[] = w0.map(() => 1)) {
   const [b1, b2, eps] = [0.9, 0.999, 1e-8];
   const w = w0.map((x) => [...x]);
   const m = w0.map((x) => x.map(() => 0));
@@ -24,7 +24,7 @@ function referenceAdam(w0: number[][], grads: number[][][], lr: number, clip: nu
         v[k]![i] = b2 * v[k]![i]! + (1 - b2) * gi * gi;
         const mHat = m[k]![i]! / (1 - b1 ** t);
         const vHat = v[k]![i]! / (1 - b2 ** t);
-        w[k]![i] = w[k]![i]! - (lr * mHat) / (Math.sqrt(vHat) + eps);
+        w[k]![i] = w[k]![i]! - (lr * lrScales[k]! * mHat) / (Math.sqrt(vHat) + eps);
       }),
     );
   });
@@ -59,6 +59,27 @@ for (const moments of ['host', 'device'] as const) {
         expect(tf.memory().numTensors).toBe(before);
         tf.dispose(variables.map((v) => v.variable));
       }
+    });
+
+    it('gives weight groups their own learning rate by path prefix (learningRateScales), clipping on the global norm', async () => {
+      const w0 = [[0.5, -1, 2], [3, 0.1], [1, 1]];
+      const grads = [[[0.1, -0.2, 0.3], [1, -1], [0.2, 0.2]], [[4, 5, -6], [0.5, 0.25], [-1, 3]]];
+      const paths = ['encoder/block13/w', 'decoder/w', 'encoder/block12/w'];
+      const variables = w0.map((w, k) => ({ path: paths[k]!, variable: tf.variable(tf.tensor1d(w)) }));
+      const adam = new Adam({ learningRate: 0.01, clipNorm: 1, moments, learningRateScales: [{ prefix: 'encoder/block13/', scale: 0.25 }, { prefix: 'encoder/', scale: 0.1 }] });
+      expect([adam.scaleOf(paths[0]!), adam.scaleOf(paths[1]!), adam.scaleOf(paths[2]!)]).toEqual([0.25, 1, 0.1]);
+      for (const g of grads) {
+        const map = new Map(g.map((gw, k) => [paths[k]!, tf.tensor1d(gw)] as const));
+        await adam.apply(variables, map);
+        tf.dispose([...map.values()]);
+      }
+      const expected = referenceAdam(w0, grads, 0.01, 1, [0.25, 1, 0.1]);
+      for (const [k, { variable }] of variables.entries()) {
+        Array.from(await variable.data()).forEach((x, i) => expect(x).toBeCloseTo(expected[k]![i]!, 6));
+      }
+      adam.dispose();
+      tf.dispose(variables.map((v) => v.variable));
+      expect(() => new Adam({ learningRate: 0.01, learningRateScales: [{ prefix: 'encoder/', scale: -1 }] })).toThrow(/learningRateScales/);
     });
 
     it('saves and restores its state exactly (a resumed run continues identically)', async () => {

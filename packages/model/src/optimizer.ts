@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError } from '@s2cpnet/core';
 
 /** A trainable weight with a stable name (its path in the model), so optimiser state survives save and resume. */
 export interface NamedVariable {
@@ -19,6 +20,12 @@ export interface AdamOptions {
    * where reading every weight and gradient back to the host each step would cost more than the update.
    */
   moments?: 'host' | 'device';
+  /**
+   * Per-group learning rates: a weight whose path starts with `prefix` is updated at `learningRate x scale` (the
+   * first matching entry wins; other weights use `learningRate`). The schedule's decays change `learningRate`, so
+   * every group decays together. E.g. `[{ prefix: 'encoder/', scale: 0.1 }]`: the backbone at a tenth of the rate.
+   */
+  learningRateScales?: ReadonlyArray<{ prefix: string; scale: number }>;
 }
 
 /** One weight's optimiser state, kept in host memory. */
@@ -73,6 +80,7 @@ export class Adam {
   readonly epsilon: number;
   readonly clipNorm: number;
   learningRate: number;
+  readonly learningRateScales: ReadonlyArray<{ prefix: string; scale: number }>;
   step = 0;
   private placement: 'host' | 'device' | undefined;
   private readonly moments = new Map<string, AdamSlot>();
@@ -85,6 +93,17 @@ export class Adam {
     this.epsilon = options.epsilon ?? 1e-8;
     this.clipNorm = options.clipNorm ?? 0;
     this.placement = options.moments;
+    this.learningRateScales = (options.learningRateScales ?? []).map(({ prefix, scale }) => {
+      if (typeof prefix !== 'string' || !(typeof scale === 'number' && scale >= 0 && Number.isFinite(scale))) {
+        throw new ConfigError('$.learningRateScales', `expected { prefix: string, scale: number >= 0 } entries, found ${JSON.stringify({ prefix, scale })}`);
+      }
+      return { prefix, scale };
+    });
+  }
+
+  /** The learning-rate multiplier of a weight path (1 unless a `learningRateScales` prefix matches). */
+  scaleOf(path: string): number {
+    return this.learningRateScales.find((entry) => path.startsWith(entry.prefix))?.scale ?? 1;
   }
 
   /** Where the moments live ('host' or 'device'); fixed at the first update or state load. */
@@ -143,7 +162,7 @@ export class Adam {
             const vNext = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
             m.assign(mNext);
             v.assign(vNext);
-            variable.assign(tf.sub(variable, tf.div(tf.mul(mNext, stepSize), tf.add(tf.sqrt(vNext), epsilon))));
+            variable.assign(tf.sub(variable, tf.div(tf.mul(mNext, stepSize * this.scaleOf(path)), tf.add(tf.sqrt(vNext), epsilon))));
           });
         }
         return (await norm.data())[0]!;
@@ -163,11 +182,12 @@ export class Adam {
         this.moments.set(path, slot);
       }
       const { m, v } = slot;
+      const size = stepSize * this.scaleOf(path);
       for (let i = 0; i < w.length; i++) {
         const gi = g[i]! * scale;
         const mi = (m[i] = beta1 * m[i]! + (1 - beta1) * gi);
         const vi = (v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi);
-        w[i] = w[i]! - (stepSize * mi) / (Math.sqrt(vi) + epsilon);
+        w[i] = w[i]! - (size * mi) / (Math.sqrt(vi) + epsilon);
       }
       const updated = tf.tensor(w, variable.shape, 'float32');
       variable.assign(updated);

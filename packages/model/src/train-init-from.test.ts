@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '@s2cpnet/core/testing';
 import { loadPreparedDataset, prepareDataset, writeSyntheticAerialSet } from '@s2cpnet/data';
 import { loadCheckpoint } from './checkpoint';
+import { buildS2CPNet } from './s2cpnet';
 import { train, type TrainOptions } from './train';
 import { tinyConfig } from './testing/tiny';
 import { trainFailure } from './train.test-util';
@@ -125,4 +126,48 @@ describe('train: initFrom (fine-tuning a checkpoint)', () => {
     result.model.dispose();
     from.model.dispose();
   }, 180_000);
+});
+
+describe('train: partial fine-tuning of the backbone (encoder.trainableFrom, encoderLearningRate)', () => {
+  const partialConfig = (): TrainOptions['config'] => ({
+    ...tinyConfig('s2cpnet', 3),
+    encoder: { type: 'mobilenet-v1', width: 0.25, inputSize: 64, grid: 'native', freeze: 'none', trainableFrom: 12 },
+  });
+  /** Which weights moved in a run, against a fresh build of the same config (the run's starting point). */
+  async function moved(options: TrainOptions): Promise<{ changed: string[]; unchanged: string[] }> {
+    const result = await train(options);
+    const fresh = buildS2CPNet(options.config, { vocabSize: result.prepared.vocabulary.size, numClasses: result.prepared.categories.classes.length });
+    const start = new Map(fresh.namedWeights().map((w) => [w.path, Array.from(w.variable.read().dataSync())]));
+    const changed: string[] = [];
+    const unchanged: string[] = [];
+    for (const { path: name, variable } of result.model.namedWeights().filter((w) => !MOVING.test(w.path))) {
+      const now = Array.from(variable.read().dataSync());
+      (now.every((v, i) => v === start.get(name)![i]) ? unchanged : changed).push(name);
+    }
+    result.model.dispose();
+    fresh.dispose();
+    return { changed, unchanged };
+  }
+
+  it('trains the blocks from trainableFrom on (wasm gradients of depthwise and pointwise convs), never the stem or earlier blocks', async () => {
+    const { changed, unchanged } = await moved({ ...common(small, 'partial'), config: partialConfig() });
+    const encoderChanged = changed.filter((p) => p.startsWith('encoder/'));
+    expect(encoderChanged.length).toBeGreaterThan(0);
+    expect(encoderChanged.every((p) => /^encoder\/block1[23]\//.test(p))).toBe(true);
+    expect(unchanged.filter((p) => /^encoder\/(stem|block([1-9]|1[01]))\//.test(p)).length).toBeGreaterThan(0);
+    expect(changed.some((p) => p.startsWith('captionDecoder/'))).toBe(true);
+  }, 120_000);
+
+  it('encoderLearningRate gives the backbone its own rate: 0 keeps it, while the rest trains', async () => {
+    const { changed } = await moved({ ...common(small, 'partial-lr0'), config: partialConfig(), encoderLearningRate: 0 });
+    expect(changed.filter((p) => p.startsWith('encoder/'))).toEqual([]);
+    expect(changed.some((p) => p.startsWith('captionDecoder/'))).toBe(true);
+    const error = await failure({ ...common(small, 'partial-bad'), config: partialConfig(), encoderLearningRate: -1 });
+    expect(error.message).toMatch(/--encoder-lr/);
+  }, 120_000);
+
+  it('a feature cache is refused for a partly trainable backbone', async () => {
+    const error = await failure({ ...common(small, 'partial-cache'), config: partialConfig(), featureCache: true });
+    expect(error.message).toMatch(/fully frozen encoder/);
+  }, 60_000);
 });

@@ -48,6 +48,11 @@ export interface TrainOptions {
   /** Images per forward/backward pass; gradients are accumulated up to `batchSize`. Default `batchSize`. */
   microBatchSize?: number;
   learningRate?: number;
+  /**
+   * Learning rate of the backbone's trainable weights (partial fine-tuning, `encoder.trainableFrom`); the schedule's
+   * decays scale it with `learningRate`. Default: `learningRate`.
+   */
+  encoderLearningRate?: number;
   clipNorm?: number;
   /** Most epochs. Default 100 (the plateau schedule usually stops earlier). */
   maxEpochs?: number;
@@ -291,6 +296,8 @@ function sliceInputs<T extends Record<string, tf.Tensor | undefined>>(inputs: T,
 
 /** The frozen backbone's feature cache inside a run folder (checked against the backbone when used). */
 const FEATURE_CACHE_DIR = 'features';
+/** The backbone's weight paths start with this (`S2CPNet`'s child name). */
+const ENCODER_PATH = 'encoder';
 /** The lock file of a run folder: one training process per folder. */
 export const RUN_LOCK_FILE = 'train.lock';
 /** What a run writes in its folder (besides `features/`, a cache, and the lock): what `force` removes. */
@@ -556,20 +563,31 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
     config: options.config,
     learningRate: options.learningRate ?? 1e-4,
     clipNorm: options.clipNorm ?? 5,
+    ...(options.encoderLearningRate !== undefined ? { encoderLearningRate: options.encoderLearningRate } : {}),
     // Cross-entropy runs record nothing new, so their checkpoints stay as they were.
     ...(scst ? { objective, scst } : {}),
   };
 
   let model: S2CPNet;
   let state: TrainingState;
-  const optimizer = new Adam({ learningRate: run.learningRate, clipNorm: run.clipNorm });
+  const encoderLearningRate = options.encoderLearningRate;
+  if (encoderLearningRate !== undefined && !(typeof encoderLearningRate === 'number' && encoderLearningRate >= 0 && Number.isFinite(encoderLearningRate))) {
+    throw new ConfigError('--encoder-lr', `expected a learning rate >= 0, found ${JSON.stringify(encoderLearningRate)}`);
+  }
+  const optimizer = new Adam({
+    learningRate: run.learningRate,
+    clipNorm: run.clipNorm,
+    // The backbone's own rate, as a multiple of the main one so that the schedule's decays apply to both.
+    learningRateScales:
+      encoderLearningRate !== undefined && run.learningRate > 0 ? [{ prefix: `${ENCODER_PATH}/`, scale: encoderLearningRate / run.learningRate }] : [],
+  });
   let schedule = new PlateauSchedule(options.schedule);
   if (resuming) {
     const loaded = await loadCheckpoint(lastDir, { factories: options.factories });
     if (options.initFrom) prepared = adoptCheckpointVocabulary(prepared, loaded, true).prepared;
     if (!loaded.training) throw new CheckpointError(`${lastDir}: no training state to resume from`);
     const saved = loaded.training.run;
-    for (const key of ['seed', 'batchSize', 'microBatchSize'] as const) {
+    for (const key of ['seed', 'batchSize', 'microBatchSize', 'encoderLearningRate'] as const) {
       if (saved[key] !== run[key]) throw new CheckpointError(`${lastDir}: cannot resume: ${key} was ${JSON.stringify(saved[key])}, now ${JSON.stringify(run[key])}`);
     }
     if (JSON.stringify(saved.config) !== JSON.stringify(run.config)) throw new CheckpointError(`${lastDir}: cannot resume: the model config differs from the checkpoint's`);

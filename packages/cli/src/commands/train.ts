@@ -45,6 +45,8 @@ export const TRAIN_OPTIONS = {
   'batch-size': { type: 'string' },
   'micro-batch': { type: 'string' },
   lr: { type: 'string' },
+  'trainable-from': { type: 'string' },
+  'encoder-lr': { type: 'string' },
   epochs: { type: 'string' },
   seed: { type: 'string' },
   'time-budget': { type: 'string' },
@@ -124,6 +126,11 @@ Options:
   --micro-batch N           images per forward/backward pass; gradients accumulate up to --batch-size
                             (default: the batch size)
   --lr X                    Adam learning rate (default 1e-4)
+  --trainable-from N        partial fine-tuning of the backbone: blocks N and later train, the stem and earlier
+                            blocks stay frozen (MobileNetV1: 13 blocks, e.g. 12 trains the last two; ResNet50: 16
+                            bottlenecks). Sets the config's encoder.freeze "none" and encoder.trainableFrom N; no
+                            feature cache then (default: the config's freeze policy)
+  --encoder-lr X            learning rate of the backbone's trainable weights; decays with --lr (default: --lr)
   --epochs N                most epochs (default 100; the plateau schedule usually stops earlier)
   --seed N                  seed of weights, data order and dropout (default: the config's seed, 1 in the presets)
   --time-budget MINUTES     stop after the epoch during which this many minutes have passed (default: no limit)
@@ -218,6 +225,8 @@ owner (a busy OUT: exit 2). SIGTERM (or Ctrl-C) saves OUT/last and stops (exit 1
       if (seed !== undefined) config.seed = seed;
     }
     if (!config) throw new ConfigError('--preset/--config', 'required');
+    const trainableFrom = numberFlag(values['trainable-from'], '--trainable-from', { integer: true, min: 1 });
+    if (trainableFrom !== undefined) config = { ...config, encoder: { ...config.encoder, freeze: 'none', trainableFrom } };
     context.stderr(`train: backend ${info.backend} (${info.threads} thread${info.threads === 1 ? '' : 's'}), preset ${config.name}${from ? `, starting from ${from.dir}` : ''}\n`);
     const outDir = path.resolve(context.cwd, values.out ?? path.join('runs', config.name));
     const bar = new ProgressBar(context, 'train');
@@ -244,6 +253,7 @@ owner (a busy OUT: exit 2). SIGTERM (or Ctrl-C) saves OUT/last and stops (exit 1
         batchSize: numberFlag(values['batch-size'], '--batch-size', { integer: true, min: 1 }),
         microBatchSize: numberFlag(values['micro-batch'], '--micro-batch', { integer: true, min: 1 }),
         learningRate: numberFlag(values.lr, '--lr', { min: 0 }),
+        encoderLearningRate: numberFlag(values['encoder-lr'], '--encoder-lr', { min: 0 }),
         maxEpochs: numberFlag(values.epochs, '--epochs', { integer: true, min: 1 }),
         seed,
         timeBudgetMinutes: numberFlag(values['time-budget'], '--time-budget', { min: 0 }),
