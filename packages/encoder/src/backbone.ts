@@ -19,6 +19,9 @@ const IMAGENET_MEAN_RGB = [0.485, 0.456, 0.406];
 const IMAGENET_STD_RGB = [0.229, 0.224, 0.225];
 const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68];
 
+/** One block of a backbone (a MobileNet depthwise-separable block, a ResNet bottleneck). */
+export type BackboneBlock = tfl.layers.Layer & { forward(x: tf.Tensor4D, options?: ForwardOptions): tf.Tensor4D };
+
 /** Image features and mask features from one shared-weight pass. */
 export interface EncodedViews {
   images: tf.Tensor4D;
@@ -57,8 +60,17 @@ export abstract class BackboneEncoder extends S2Layer implements Encoder {
   /** The config this encoder was made from (JSON-safe; `createEncoder(encoder.encoderConfig())` makes a twin). */
   abstract encoderConfig(): EncoderConfig;
 
-  /** Native-grid features [B, S/32, S/32, C] of normalised images. */
-  protected abstract trunk(images: tf.Tensor4D, options?: ForwardOptions): tf.Tensor4D;
+  /** The stem: normalised images -> the first block's input (MobileNetV1: one conv; ResNet50: conv and max pool). */
+  protected abstract stemForward(images: tf.Tensor4D, options?: ForwardOptions): tf.Tensor4D;
+
+  /** Native-grid features [B, S/32, S/32, C] of normalised images: the stem, then every block in order. */
+  protected trunk(images: tf.Tensor4D, options?: ForwardOptions): tf.Tensor4D {
+    return tf.tidy(() => {
+      let x = this.stemForward(images, options);
+      for (const block of this.orderedBlocks()) x = block.forward(x, options);
+      return x;
+    });
+  }
 
   /** Layers frozen by the `stem-stage1` policy (everything at output stride <= 4). */
   protected abstract earlyLayers(): tfl.layers.Layer[];
@@ -67,7 +79,46 @@ export abstract class BackboneEncoder extends S2Layer implements Encoder {
   protected abstract stemLayers(): tfl.layers.Layer[];
 
   /** The backbone's blocks in order (what `trainableFrom` counts). */
-  abstract orderedBlocks(): tfl.layers.Layer[];
+  abstract orderedBlocks(): BackboneBlock[];
+
+  /** Whether only part of the backbone trains (`freeze` `none` with `trainableFrom`): the rest can be cached. */
+  get partlyTrainable(): boolean {
+    return this.freezePolicy === 'none' && this.trainableFrom !== undefined;
+  }
+
+  /**
+   * What a feature cache stores for these images: the output of the backbone's frozen part. For a fully frozen or
+   * fully trainable backbone that is `encode(images)`; with `trainableFrom` N (partial fine-tuning) it is the output
+   * of block N-1 (the stem's output for N = 1), always computed in inference mode. `encodeFromFrozen` finishes it.
+   */
+  frozenFeatures(images: tf.Tensor4D): tf.Tensor4D {
+    if (!this.partlyTrainable) return this.encode(images);
+    this.assertImages(images, 'images');
+    return tf.tidy(() => {
+      let x = this.stemForward(images, { training: false });
+      for (const block of this.orderedBlocks().slice(0, this.trainableFrom! - 1)) x = block.forward(x, { training: false });
+      return x;
+    });
+  }
+
+  /**
+   * Finishes `frozenFeatures`: the trainable blocks and the grid resampling (the identity unless `trainableFrom` is
+   * set). `encodeFromFrozen(frozenFeatures(x))` equals `encode(x)`.
+   */
+  encodeFromFrozen(features: tf.Tensor4D, options?: ForwardOptions): tf.Tensor4D {
+    if (!this.partlyTrainable) return features;
+    return tf.tidy(() => {
+      let x = features;
+      for (const block of this.orderedBlocks().slice(this.trainableFrom! - 1)) x = block.forward(x, options);
+      return resampleGrid(x, this.gridPlan);
+    });
+  }
+
+  /** The weights of the frozen part that `frozenFeatures` computes (every weight unless `trainableFrom` is set). */
+  frozenPartWeights(): tfl.LayerVariable[] {
+    if (!this.partlyTrainable) return this.weights;
+    return [...this.stemLayers(), ...this.orderedBlocks().slice(0, this.trainableFrom! - 1)].flatMap((layer) => layer.weights);
+  }
 
   /** Multiply-adds of the trunk per image at the configured input size. */
   abstract trunkMultiplyAdds(): number;

@@ -160,7 +160,19 @@ for (const backend of testBackends()) {
           expect(new Set(twin.trainableWeights.map((w) => twin.namedWeights().find((n) => n.variable === w)!.path))).toEqual(
             new Set(expected.map((w) => pathOf.get(w)!)),
           );
+          // The frozen part can be cached: frozenFeatures then encodeFromFrozen is encode; its weights are the frozen ones.
+          expect(partial.partlyTrainable).toBe(true);
+          const frozenPart = partial.frozenFeatures(x);
+          expect(frozenPart.shape[3]).toBe((partial.orderedBlocks()[from - 2] as unknown as { outputChannels: number }).outputChannels);
+          expectClose(partial.encodeFromFrozen(frozenPart), partial.encode(x), 1e-5);
+          frozenPart.dispose();
+          const frozenSet = new Set(partial.frozenPartWeights());
+          expect(partial.trainableWeights.some((w) => frozenSet.has(w))).toBe(false);
+          expect(frozenSet.size + expected.length).toBeLessThanOrEqual(partial.weights.length);
+          expect(none.partlyTrainable).toBe(false);
+          expectClose(none.encodeFromFrozen(none.frozenFeatures(x)), none.encode(x), 0);
           partial.setFreeze('all');
+          expect(partial.partlyTrainable).toBe(false);
           expect(partial.trainableWeights.length).toBe(0);
           partial.setFreeze('none');
           expect(new Set(partial.trainableWeights)).toEqual(new Set(expected));

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ForwardOptions } from '@s2cpnet/core';
-import { BackboneEncoder, type BackboneArgs } from './backbone';
+import { BackboneEncoder, type BackboneArgs, type BackboneBlock } from './backbone';
 import type { MobileNetV1Config, PixelNormalization } from './config';
 import { ConvBn } from './layers/conv-bn';
 import { DepthwiseSeparable } from './layers/depthwise-separable';
@@ -67,12 +67,8 @@ export class MobileNetV1 extends BackboneEncoder {
     this.finishConstruction();
   }
 
-  protected override trunk(images: tf.Tensor4D, options?: ForwardOptions): tf.Tensor4D {
-    return tf.tidy(() => {
-      let x = this.stem.forward(images, options);
-      for (const block of this.blocks) x = block.forward(x, options);
-      return x;
-    });
+  protected override stemForward(images: tf.Tensor4D, options?: ForwardOptions): tf.Tensor4D {
+    return this.stem.forward(images, options);
   }
 
   protected override earlyLayers(): tfl.layers.Layer[] {
@@ -83,7 +79,7 @@ export class MobileNetV1 extends BackboneEncoder {
     return [this.stem];
   }
 
-  override orderedBlocks(): tfl.layers.Layer[] {
+  override orderedBlocks(): BackboneBlock[] {
     return [...this.blocks];
   }
 

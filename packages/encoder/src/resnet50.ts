@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ForwardOptions } from '@s2cpnet/core';
-import { BackboneEncoder, type BackboneArgs } from './backbone';
+import { BackboneEncoder, type BackboneArgs, type BackboneBlock } from './backbone';
 import type { PixelNormalization, ResNet50Config } from './config';
 import { Bottleneck } from './layers/bottleneck';
 import { ConvBn } from './layers/conv-bn';
@@ -78,13 +78,8 @@ export class ResNet50 extends BackboneEncoder {
     this.finishConstruction();
   }
 
-  protected override trunk(images: tf.Tensor4D, options?: ForwardOptions): tf.Tensor4D {
-    return tf.tidy(() => {
-      let x = this.stem.forward(images, options);
-      x = tf.maxPool(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), 3, 2, 'valid');
-      for (const stage of this.stages) for (const block of stage) x = block.forward(x, options);
-      return x;
-    });
+  protected override stemForward(images: tf.Tensor4D, options?: ForwardOptions): tf.Tensor4D {
+    return tf.tidy(() => tf.maxPool(tf.pad(this.stem.forward(images, options), [[0, 0], [1, 1], [1, 1], [0, 0]]), 3, 2, 'valid'));
   }
 
   protected override earlyLayers(): tfl.layers.Layer[] {
@@ -95,7 +90,7 @@ export class ResNet50 extends BackboneEncoder {
     return [this.stem];
   }
 
-  override orderedBlocks(): tfl.layers.Layer[] {
+  override orderedBlocks(): BackboneBlock[] {
     return this.stages.flat();
   }
 

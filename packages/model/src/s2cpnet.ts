@@ -44,7 +44,10 @@ export interface StepInputs {
   images?: tf.Tensor4D;
   /** [B,S,S,3] normalised mask views. */
   masks?: tf.Tensor4D;
-  /** [B,G0,G0,C] backbone features of the images (frozen backbone, cached). */
+  /**
+   * Cached backbone features of the images: the output of the backbone's frozen part, `encoder.frozenFeatures` (the
+   * whole backbone's [B,G0,G0,C] when it is frozen; the last frozen block's output with `encoder.trainableFrom`).
+   */
   imageFeatures?: tf.Tensor4D;
   maskFeatures?: tf.Tensor4D;
   /** [B,C,T] caption ids: `<start>` words `<end>` `<pad>`... */
@@ -193,6 +196,16 @@ export class S2CPNet extends S2Layer {
         // statistics in training but by a blend of both at inference.
         const views = this.encoder.encodeViews(inputs.images, inputs.masks, options);
         return this.memoryFromFeatures(views.images, views.masks, options);
+      }
+      if (this.encoder.partlyTrainable && inputs.imageFeatures) {
+        // Cached features of the backbone's frozen part (partial fine-tuning): the trainable blocks run here, both
+        // views in one call for the batch-norm reason above.
+        const both = this.config.useMaskView && inputs.maskFeatures;
+        if (this.config.useMaskView && !both) throw new ShapeError('S2CPNet', 'maskFeatures', `preset ${this.config.name} reads the mask view: expected maskFeatures with imageFeatures`);
+        const finished = this.encoder.encodeFromFrozen(both ? (tf.concat([inputs.imageFeatures, inputs.maskFeatures!], 0) as tf.Tensor4D) : inputs.imageFeatures, options);
+        if (!both) return this.memoryFromFeatures(finished, null, options);
+        const [imageFeatures, maskFeatures] = tf.split(finished, 2, 0) as [tf.Tensor4D, tf.Tensor4D];
+        return this.memoryFromFeatures(imageFeatures, maskFeatures, options);
       }
       const imageFeatures = inputs.imageFeatures ?? (inputs.images ? this.backboneFeatures(inputs.images, options) : null);
       if (!imageFeatures) throw new ShapeError('S2CPNet', 'images', 'expected images or imageFeatures');

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -166,8 +166,25 @@ describe('train: partial fine-tuning of the backbone (encoder.trainableFrom, enc
     expect(error.message).toMatch(/--encoder-lr/);
   }, 120_000);
 
-  it('a feature cache is refused for a partly trainable backbone', async () => {
-    const error = await failure({ ...common(small, 'partial-cache'), config: partialConfig(), featureCache: true });
-    expect(error.message).toMatch(/fully frozen encoder/);
-  }, 60_000);
+  it("caches the frozen part's features (block 11's output) and trains on them exactly as on pixels", async () => {
+    const cached = await train({ ...common(small, 'partial-cached'), config: partialConfig() });
+    const pixels = await train({ ...common(small, 'partial-pixels'), config: partialConfig(), featureCache: false });
+    const features = path.join(root, 'partial-cached', 'features');
+    expect(existsSync(features)).toBe(true);
+    expect(existsSync(path.join(root, 'partial-pixels', 'features'))).toBe(false);
+    const [folder] = readdirSync(features);
+    expect(folder).toMatch(/trainableFrom/);
+    expect(cached.history[0]!.trainLoss).toBeCloseTo(pixels.history[0]!.trainLoss, 4);
+    const theirs = new Map(pixels.model.namedWeights().map((w) => [w.path, w.variable]));
+    for (const { path: name, variable } of cached.model.namedWeights()) {
+      const a = Array.from(variable.read().dataSync());
+      const b = Array.from(theirs.get(name)!.read().dataSync());
+      const scale = Math.max(1e-3, ...b.map(Math.abs));
+      expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]!))) / scale, name).toBeLessThan(1e-3);
+    }
+    cached.model.dispose();
+    pixels.model.dispose();
+    const error = await failure({ ...common(small, 'partial-cache'), config: { ...partialConfig(), encoder: { ...partialConfig().encoder, trainableFrom: undefined } }, featureCache: true });
+    expect(error.message).toMatch(/fully frozen encoder .* or partial fine-tuning/);
+  }, 120_000);
 });

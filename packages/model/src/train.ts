@@ -246,7 +246,7 @@ async function makePipeline(
             options.computeFeatures ??
             (async (pixels: Float32Array, count: number): Promise<CachedFeature[]> => {
               const s = model.inputSize;
-              const f = tf.tidy(() => model.backboneFeatures(tf.tensor4d(pixels, [count, s, s, 3]), { training: false }));
+              const f = tf.tidy(() => model.encoder.frozenFeatures(tf.tensor4d(pixels, [count, s, s, 3])));
               try {
                 const data = (await f.data()) as Float32Array;
                 const per = data.length / count;
@@ -262,7 +262,9 @@ async function makePipeline(
 
 /** Identifies the frozen backbone (config + a digest of its weights), so stale cached features are never reused. */
 async function backboneId(model: S2CPNet): Promise<string> {
-  const weights = model.encoder.namedWeights();
+  // Only the frozen part's weights: with trainableFrom the trainable blocks change every step, their inputs do not.
+  const frozenPart = new Set(model.encoder.frozenPartWeights());
+  const weights = model.encoder.namedWeights().filter(({ variable }) => frozenPart.has(variable));
   let digest = 0;
   for (const { variable } of weights.slice(0, 8)) {
     const v = await variable.read().data();
@@ -629,11 +631,16 @@ async function trainInLockedDir(options: TrainOptions, log: (line: string) => vo
     return { model, prepared, history, bestEpoch: bestEpochOf(schedule), bestScore: schedule.best, stoppedBecause: 'finished-before', lastDir, bestDir };
   }
 
-  const frozen = model.encoder.trainableWeights.length === 0;
-  const useCache = options.featureCache ?? frozen;
-  if (useCache && !frozen) throw new ConfigError('$.encoder.freeze', 'a feature cache needs a fully frozen encoder (freeze: "all")');
+  // A fully frozen backbone caches its features; a partly trainable one (encoder.trainableFrom) its frozen part's.
+  const partial = model.encoder.partlyTrainable;
+  const cacheable = model.encoder.trainableWeights.length === 0 || partial;
+  const useCache = options.featureCache ?? cacheable;
+  if (useCache && !cacheable) {
+    throw new ConfigError('$.encoder.freeze', 'a feature cache needs a fully frozen encoder (freeze: "all") or partial fine-tuning (freeze: "none" with trainableFrom)');
+  }
   const featureCache = useCache ? new FeatureCache({ dir: path.join(options.runDir, FEATURE_CACHE_DIR) }) : null;
-  const extractor = featureCache && options.featureExtractor ? await options.featureExtractor(model) : null;
+  if (featureCache && partial && options.featureExtractor) log('the frozen part of a partly trainable backbone is computed with tfjs (the feature runtime exports whole backbones)');
+  const extractor = featureCache && options.featureExtractor && !partial ? await options.featureExtractor(model) : null;
   if (extractor) log(`backbone features for the cache are computed with ${extractor.name}`);
   try {
     return await trainEpochs();
