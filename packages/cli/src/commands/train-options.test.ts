@@ -81,6 +81,19 @@ describe('s2cpnet train --init-from', () => {
     expect(JSON.parse(result.out).epochs).toBe(1);
   }, 120_000);
 
+  it('--trainable-from N --encoder-lr X: partial fine-tuning recorded in the config, the frozen part cached; a block out of range is exit 2', async () => {
+    const result = await run(['train', '--init-from', 'base/last', '--data', 'small', '--out', 'partial', ...TINY, '--trainable-from', '4', '--encoder-lr', '0', '--json']);
+    expect(result.code, result.err).toBe(0);
+    const saved = JSON.parse(await fsp.readFile(path.join(root, 'partial', 'last', 'checkpoint.json'), 'utf8'));
+    expect(saved.config.encoder).toMatchObject({ freeze: 'none', trainableFrom: 4 });
+    expect(existsSync(path.join(root, 'partial', 'features'))).toBe(true);
+    const training = JSON.parse(await fsp.readFile(path.join(root, 'partial', 'last', 'training.json'), 'utf8'));
+    expect(training.run.encoderLearningRate).toBe(0);
+    const bad = await run(['train', '--init-from', 'base/last', '--data', 'small', '--out', 'partial-bad', ...TINY, '--trainable-from', '5']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/\$\.encoder\.trainableFrom: this backbone has 4 blocks \(1\.\.4\), found 5/);
+  }, 120_000);
+
   it('new words: refused with how many and a few (exit 2); --extend-vocabulary adds them', async () => {
     const refused = await run(['train', '--init-from', 'base/last', '--data', 'large', '--out', 'tuned-refused', ...TINY]);
     expect(refused.code).toBe(2);
