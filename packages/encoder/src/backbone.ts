@@ -135,6 +135,11 @@ export abstract class BackboneEncoder extends S2Layer implements Encoder {
 
   /** Builds every weight now (deterministic from the seed) and applies the freeze policy. */
   protected finishConstruction(): void {
+    // The block count is known only now (the config check cannot see it); checked before any weight exists.
+    const blocks = this.orderedBlocks().length;
+    if (this.trainableFrom !== undefined && this.trainableFrom > blocks) {
+      throw new ConfigError('$.encoder.trainableFrom', `this backbone has ${blocks} blocks (1..${blocks}), found ${this.trainableFrom}`);
+    }
     this.ensureBuilt([null, this.inputSize, this.inputSize, 3]);
     this.setFreeze(this.freezePolicy);
   }
@@ -159,11 +164,7 @@ export abstract class BackboneEncoder extends S2Layer implements Encoder {
     setTrainableDeep(this, policy !== 'all');
     if (policy === 'stem-stage1') for (const layer of this.earlyLayers()) setTrainableDeep(layer, false);
     if (policy === 'none' && this.trainableFrom !== undefined) {
-      const blocks = this.orderedBlocks();
-      if (this.trainableFrom > blocks.length) {
-        throw new ConfigError('$.encoder.trainableFrom', `this backbone has ${blocks.length} blocks (1..${blocks.length}), found ${this.trainableFrom}`);
-      }
-      for (const layer of [...this.stemLayers(), ...blocks.slice(0, this.trainableFrom - 1)]) setTrainableDeep(layer, false);
+      for (const layer of [...this.stemLayers(), ...this.orderedBlocks().slice(0, this.trainableFrom - 1)]) setTrainableDeep(layer, false);
     }
   }
 

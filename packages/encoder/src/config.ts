@@ -162,7 +162,6 @@ export function validateResNet50Config(config: ResNet50Config, jsonPath: string)
       throw new ConfigError(`${jsonPath}.blocksPerStage`, `expected four positive integers, found ${JSON.stringify(blocks)}`);
     }
   }
-  validateTrainableFrom(config.trainableFrom, (config.blocksPerStage ?? [3, 4, 6, 3]).reduce((a, b) => a + b, 0), `${jsonPath}.trainableFrom`);
   if (config.baseWidth !== undefined && !isPositiveInteger(config.baseWidth)) {
     throw new ConfigError(`${jsonPath}.baseWidth`, `expected a positive integer, found ${JSON.stringify(config.baseWidth)}`);
   }
@@ -174,17 +173,7 @@ export function validateMobileNetV1Config(config: MobileNetV1Config, jsonPath: s
   if (!MOBILENET_WIDTHS.includes(config.width)) {
     throw new ConfigError(`${jsonPath}.width`, `expected one of ${MOBILENET_WIDTHS.join(', ')}, found ${JSON.stringify(config.width)}`);
   }
-  validateTrainableFrom(config.trainableFrom, MOBILENET_V1_BLOCK_COUNT, `${jsonPath}.trainableFrom`);
   validateEpsilon(config.batchNormEpsilon, `${jsonPath}.batchNormEpsilon`);
-}
-
-/** Depthwise-separable blocks of MobileNetV1. */
-export const MOBILENET_V1_BLOCK_COUNT = 13;
-
-function validateTrainableFrom(value: number | undefined, blocks: number, jsonPath: string): void {
-  if (value !== undefined && value > blocks) {
-    throw new ConfigError(jsonPath, `this backbone has ${blocks} blocks (1..${blocks}), found ${value}`);
-  }
 }
 
 function validateEpsilon(value: number | undefined, jsonPath: string): void {

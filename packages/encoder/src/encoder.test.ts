@@ -132,6 +132,10 @@ for (const backend of testBackends()) {
           const blocks = none.orderedBlocks().length;
           expect(blocks).toBe(type === 'mobilenet-v1' ? 13 : 5);
           const from = blocks - 1; // the last two blocks train
+          // Out of range: refused before any weight is made.
+          const tensors = tf.memory().numTensors;
+          expect(() => createEncoder({ ...config, trainableFrom: blocks + 1 })).toThrow(new RegExp(`this backbone has ${blocks} blocks`));
+          expect(tf.memory().numTensors).toBe(tensors);
           const partial = createEncoder({ ...config, trainableFrom: from });
           expect(partial.trainableFrom).toBe(from);
           const pathOf = new Map(partial.namedWeights().map((w) => [w.variable, w.path]));

@@ -128,8 +128,8 @@ Options:
   --lr X                    Adam learning rate (default 1e-4)
   --trainable-from N        partial fine-tuning of the backbone: blocks N and later train, the stem and earlier
                             blocks stay frozen (MobileNetV1: 13 blocks, e.g. 12 trains the last two; ResNet50: 16
-                            bottlenecks). Sets the config's encoder.freeze "none" and encoder.trainableFrom N; no
-                            feature cache then (default: the config's freeze policy)
+                            bottlenecks). Sets the config's encoder.freeze "none" and encoder.trainableFrom N; the
+                            frozen part's output is cached (default: the config's freeze policy)
   --encoder-lr X            learning rate of the backbone's trainable weights; decays with --lr (default: --lr)
   --epochs N                most epochs (default 100; the plateau schedule usually stops earlier)
   --seed N                  seed of weights, data order and dropout (default: the config's seed, 1 in the presets)
